@@ -138,7 +138,7 @@ class Setting:
     def type_name(self):
         choices = getattr(self.parse, "choices", None)
         if choices:
-            return "|".join(choices)
+            return " / ".join(choices)
         return TYPE_NAMES.get(self.parse, "string")
 
 
@@ -285,3 +285,8 @@ def settings_table():
         flag = f"`{s.flag}`" if s.flag else ""
         rows.append(f"| `{s.name}` | {s.type_name} | {default} | {env} | {flag} | {s.doc} |")
     return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    # `python -m warp.settings` prints the README's settings table.
+    print(settings_table())
