@@ -154,6 +154,7 @@ SETTINGS = (
     Setting("disable_collectstatic", _to_bool, False, "Skip Django's collectstatic.", env=("DISABLE_COLLECTSTATIC",)),
     # -- warp start
     Setting("entrypoint", _to_str, None, "WSGI/ASGI callable as package.module:callable.", env=("APP_MODULE",), flag="--entrypoint", group="start"),
+    Setting("interface", _choice("auto", "wsgi", "asgi"), "auto", "Whether the entry point is a WSGI or an ASGI callable (auto: read from its source).", group="start"),
     Setting("server", _choice(*SERVERS), "bundled", "Server that runs the app.", flag="--server", group="start"),
     Setting("host", _to_str, "0.0.0.0", "Address to listen on.", env=("HOST",), flag="--host", group="start"),
     Setting("port", _to_int, 8080, "Port to listen on.", env=("PORT",), flag="--port", group="start"),
