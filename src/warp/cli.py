@@ -75,5 +75,91 @@ def config_command(app_dir, as_json):
         click.echo(f"{row['name']:<{width}}  {shown:<24}  ({row['source']})")
 
 
+
+def _detection_or_none(project):
+    """What ``warp.detect`` finds, or None when it is absent or the folder holds no app yet."""
+    try:
+        from .detect import detect
+    except ImportError:
+        return None
+    try:
+        return detect(project)
+    except WarpError:
+        return None
+
+
+@main.command("project")
+@app_option
+@click.option("--venv", default=None, help="Folder of the app's virtual environment (setting: venv).")
+@click.option("--python", "python_wanted", default=None, help="Python version wanted, e.g. 3.11 (setting: python).")
+def project_command(app_dir, venv, python_wanted):
+    """Create the app's own virtualenv (.warp/venv), or reuse the one that is there."""
+    from .project import open_project
+    from . import venv as venvs
+
+    def run():
+        project = open_project(app_dir, flags={"venv": venv, "python": python_wanted})
+        wanted, where = venvs.wanted_python(project, _detection_or_none(project))
+        return venvs.ensure_env(project, wanted, where)
+
+    env = _run(run)
+    verb = "created" if env.created else "reusing"
+    progress(f"{verb} {env.path} (Python {env.python.version_text})")
+
+
+@main.command("env")
+@app_option
+def env_command(app_dir):
+    """Print the variables `warp start` sets, as shell lines: eval "$(warp env)"."""
+    from .project import open_project
+    from .environment import shell_script
+
+    script = _run(lambda: shell_script(open_project(app_dir)))
+    if script:
+        click.echo(script)
+
+
+def _exec_in_app(app_dir, argv):
+    """Replace this process by ``argv`` run in the app's folder with its runtime environment."""
+    import os
+    from .project import open_project
+    from .environment import runtime_environ
+    from .errors import UsageError
+
+    def prepare():
+        project = open_project(app_dir)
+        if not (project.venv / "pyvenv.cfg").exists():
+            raise UsageError(f"{project.venv}: no environment yet", "run `warp project` or `warp build` first")
+        return project, runtime_environ(project)
+
+    project, env = _run(prepare)
+    os.chdir(project.root)
+    try:
+        os.execvpe(argv[0], list(argv), env)
+    except FileNotFoundError:
+        click.echo(f"warp: error: {argv[0]}: command not found in the app's environment", err=True)
+        sys.exit(127)
+    except OSError as exc:
+        click.echo(f"warp: error: {argv[0]}: {exc.strerror}", err=True)
+        sys.exit(126)
+
+
+@main.command("exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@app_option
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec_command(app_dir, command):
+    """Run COMMAND in the app's folder and environment; its exit status is warp's."""
+    _exec_in_app(app_dir, command)
+
+
+@main.command("shell")
+@app_option
+def shell_command(app_dir):
+    """Open an interactive shell ($SHELL, else /bin/sh) in the app's environment."""
+    import os
+
+    _exec_in_app(app_dir, [os.environ.get("SHELL") or "/bin/sh"])
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,120 @@
+"""`warp project`, `warp env`, `warp exec`, `warp shell` on real virtualenvs."""
+
+from pathlib import Path
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def warp(*args, cwd, env=None, input=None, timeout=180):
+    return subprocess.run(
+        [sys.executable, "-m", "warp.cli", *args], cwd=cwd, env=env, input=input,
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """An app folder whose environment `warp project` made once for this module."""
+    root = tmp_path_factory.mktemp("app")
+    result = warp("project", cwd=root)
+    assert result.returncode == 0, result.stderr
+    assert "created" in result.stderr
+    return root
+
+
+def test_project_makes_a_relative_link_to_a_real_virtualenv(app):
+    venv = app / ".warp" / "venv"
+    assert venv.is_symlink() and not os.path.isabs(os.readlink(venv))
+    assert (venv / "pyvenv.cfg").is_file()
+    assert (venv / "bin" / "python").exists()
+
+
+def test_project_reuses_the_environment(app):
+    real = os.path.realpath(app / ".warp" / "venv")
+    inode = os.stat(real).st_ino
+    result = warp("project", cwd=app)
+    assert result.returncode == 0, result.stderr
+    assert "reusing" in result.stderr
+    assert os.path.realpath(app / ".warp" / "venv") == real and os.stat(real).st_ino == inode
+
+
+def test_warps_own_dependencies_never_reach_the_app(app):
+    check = warp("exec", "python", "-c", "import click", cwd=app)
+    assert check.returncode != 0 and "ModuleNotFoundError" in check.stderr
+    install = warp("exec", "python", "-m", "pip", "install", "-q", "click==7.1.2", cwd=app)
+    assert install.returncode == 0, install.stderr
+    result = warp("exec", "python", "-c", "import click; print(click.__version__)", cwd=app)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "7.1.2"
+
+
+def test_exec_passes_the_exit_status_through_and_runs_in_the_app(app, tmp_path):
+    code = "import os, sys; print(os.getcwd()); print(sys.prefix); sys.exit(7)"
+    result = warp("exec", "--app", str(app), "python", "-c", code, cwd=tmp_path)
+    assert result.returncode == 7
+    cwd, prefix = result.stdout.split()
+    assert Path(cwd) == app.resolve()
+    assert Path(prefix) == app.resolve() / ".warp" / "venv"
+
+
+def test_exec_of_a_missing_command_says_so(app):
+    result = warp("exec", "no-such-command-anywhere", cwd=app)
+    assert result.returncode == 127
+    assert "command not found" in result.stderr
+
+
+def test_exec_without_an_environment_is_one_line(tmp_path):
+    result = warp("exec", "python", "-V", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "warp project" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_env_output_evaluates_in_bash(app, tmp_path):
+    (app / ".s2i").mkdir()
+    (app / ".s2i" / "environment").write_text("GREETING=hello world\nKEPT=from-file\n")
+    (app / ".warpdrive").mkdir()
+    (app / ".warpdrive" / "environment").write_text('SHOUT="${GREETING:-none}!"\nexport QUOTED="it\'s $KEPT"\n')
+    env = dict(os.environ, KEPT="from-process", PORT="9123")
+    try:
+        printed = warp("env", "--app", str(app), cwd=tmp_path, env=env)
+        assert printed.returncode == 0, printed.stderr
+        script = printed.stdout + '\necho "$VIRTUAL_ENV|$PORT|$GREETING|$SHOUT|$QUOTED"; command -v python\n'
+        shown = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=30)
+    finally:
+        for path in (app / ".s2i" / "environment", app / ".warpdrive" / "environment"):
+            path.unlink()
+    assert shown.returncode == 0, shown.stderr
+    values, python = shown.stdout.strip().splitlines()
+    venv = str(app.resolve() / ".warp" / "venv")
+    assert values == f"{venv}|9123|hello world|hello world!|it's from-process"
+    assert python == venv + "/bin/python"
+
+
+def test_shell_reads_commands_from_stdin_in_the_environment(app):
+    env = dict(os.environ, SHELL="/bin/sh")
+    result = warp("shell", cwd=app, env=env, input='echo "$VIRTUAL_ENV"; python -c "import sys; print(sys.prefix)"; exit 5\n')
+    assert result.returncode == 5, result.stderr
+    venv = str(app.resolve() / ".warp" / "venv")
+    assert result.stdout.split() == [venv, venv]
+
+
+def test_venv_setting_moves_the_environment(tmp_path):
+    (tmp_path / "warp.yaml").write_text("venv: env-here\n")
+    result = warp("project", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "env-here" / "pyvenv.cfg").is_file()
+    assert not (tmp_path / ".warp" / "venv").exists()
+    shown = warp("exec", "python", "-c", "import sys; print(sys.prefix)", cwd=tmp_path)
+    assert shown.stdout.strip() == str(tmp_path.resolve() / "env-here")
+
+
+def test_unavailable_python_version_is_one_line(tmp_path):
+    result = warp("project", "--python", "2.5", cwd=tmp_path)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "Python 2.5 wanted" in lines[0] and "3.11" in lines[0]
+    assert not (tmp_path / ".warp" / "venv").exists()
