@@ -364,6 +364,8 @@ def ensure_env(project, wanted=None, where=None, environ=None):
     except BaseException:
         shutil.rmtree(env_dir, ignore_errors=True)
         raise
+    # Keep the generation just replaced: a server started from it may still run.
+    prune(project, keep=[env_dir, current])
     return ProjectEnv(project.venv, env_dir, interpreter, True)
 
 
