@@ -1,0 +1,176 @@
+"""The workers' state table, in anonymous shared memory mapped before any fork.
+
+One fixed-size slot per worker (and inside it one entry per request thread), the
+"busy/available list" of the uWSGI model. The worker writes its own slot (heartbeat,
+busy with which request since when, requests served, RSS); the master reads every slot
+to time out stuck requests, detect wedged workers and answer the stats socket.
+
+Shared memory instead of gunicorn's per-worker temp files: nothing touches the file
+system (read-only roots work) and the master learns *which* request is stuck, not
+only that a worker is late. Each slot is guarded by a sequence counter (a seqlock):
+the writer makes it odd while writing, the reader retries until it reads the same
+even value before and after, so readers never see a half-written slot.
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+FREE, BOOTING, READY, STOPPING = 0, 1, 2, 3
+STATE_NAMES = {FREE: "free", BOOTING: "starting", READY: "ready", STOPPING: "stopping"}
+
+# seq, pid, generation, state, booted, heartbeat, requests, rss, max_requests
+_HEADER = struct.Struct("=QiIB3xddQQQ")
+# busy, started, method, path, client
+_ENTRY = struct.Struct("=B7xd16s240s48s")
+
+
+@dataclass
+class RequestView:
+    method: str
+    path: str
+    client: str
+    started: float
+
+
+@dataclass
+class SlotView:
+    index: int
+    pid: int
+    generation: int
+    state: int
+    booted: float
+    heartbeat: float
+    requests: int
+    rss: int
+    max_requests: int
+    busy: List[RequestView] = field(default_factory=list)
+
+    @property
+    def state_name(self) -> str:
+        if self.state == READY:
+            return "busy" if self.busy else "idle"
+        return STATE_NAMES.get(self.state, "unknown")
+
+    def oldest_request(self) -> Optional[RequestView]:
+        return min(self.busy, key=lambda r: r.started) if self.busy else None
+
+
+def _text(raw: bytes) -> str:
+    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def _clip(text: str, size: int) -> bytes:
+    data = text.encode("utf-8", "replace")[:size]
+    return data
+
+
+class Scoreboard:
+    def __init__(self, capacity: int, threads: int) -> None:
+        self.capacity = capacity
+        self.threads = threads
+        self.slot_size = _HEADER.size + threads * _ENTRY.size
+        # MAP_SHARED|MAP_ANONYMOUS (fileno -1): shared with every process forked later.
+        self._mem = mmap.mmap(-1, self.slot_size * capacity)
+        self._lock = threading.Lock()  # serialises writers inside one worker process
+
+    def _offset(self, index: int) -> int:
+        if not 0 <= index < self.capacity:
+            raise IndexError(index)
+        return index * self.slot_size
+
+    # --- writers ----------------------------------------------------------------------
+
+    def _write(self, index: int, update) -> None:
+        """Apply ``update(header_fields: list, offset)`` to a slot under the seqlock."""
+        off = self._offset(index)
+        with self._lock:
+            fields = list(_HEADER.unpack_from(self._mem, off))
+            seq = fields[0] + 1
+            struct.pack_into("=Q", self._mem, off, seq)  # odd: write in progress
+            fields[0] = seq
+            update(fields, off)
+            fields[0] = seq + 1
+            _HEADER.pack_into(self._mem, off, *fields)   # even again: consistent
+
+    def reset(self, index: int, generation: int = 0, state: int = FREE) -> None:
+        """Master: clear a slot (before a fork into it, or after its worker was reaped)."""
+        def update(fields, off):
+            fields[1:] = [0, generation, state, time.monotonic() if state != FREE else 0.0, 0.0, 0, 0, 0]
+            self._mem[off + _HEADER.size: off + self.slot_size] = bytes(self.slot_size - _HEADER.size)
+        self._write(index, update)
+
+    def set_pid(self, index: int, pid: int) -> None:
+        def update(fields, off):
+            fields[1] = pid
+        self._write(index, update)
+
+    def set_state(self, index: int, state: int) -> None:
+        def update(fields, off):
+            fields[3] = state
+            fields[5] = time.monotonic()
+        self._write(index, update)
+
+    def beat(self, index: int, rss: Optional[int] = None) -> None:
+        def update(fields, off):
+            fields[5] = time.monotonic()
+            if rss is not None:
+                fields[7] = rss
+        self._write(index, update)
+
+    def set_max_requests(self, index: int, limit: int) -> None:
+        def update(fields, off):
+            fields[8] = limit
+        self._write(index, update)
+
+    def request_started(self, index: int, thread: int, method: str, path: str, client: str) -> None:
+        def update(fields, off):
+            now = time.monotonic()
+            fields[5] = now
+            _ENTRY.pack_into(self._mem, off + _HEADER.size + thread * _ENTRY.size, 1, now,
+                             _clip(method, 16), _clip(path, 240), _clip(client, 48))
+        self._write(index, update)
+
+    def request_finished(self, index: int, thread: int, rss: Optional[int] = None) -> int:
+        """Mark the thread idle, count the request; returns the worker's new total."""
+        total = [0]
+
+        def update(fields, off):
+            fields[5] = time.monotonic()
+            fields[6] += 1
+            total[0] = fields[6]
+            if rss is not None:
+                fields[7] = rss
+            self._mem[off + _HEADER.size + thread * _ENTRY.size] = 0
+        self._write(index, update)
+        return total[0]
+
+    # --- reader -----------------------------------------------------------------------
+
+    def read(self, index: int) -> SlotView:
+        off = self._offset(index)
+        for _ in range(1000):
+            seq1 = struct.unpack_from("=Q", self._mem, off)[0]
+            if seq1 % 2:
+                time.sleep(0)  # a writer is mid-update; let it finish
+                continue
+            raw = bytes(self._mem[off:off + self.slot_size])
+            seq2 = struct.unpack_from("=Q", self._mem, off)[0]
+            if seq1 == seq2:
+                break
+        header = _HEADER.unpack_from(raw, 0)
+        busy = []
+        for t in range(self.threads):
+            b, started, method, path, client = _ENTRY.unpack_from(raw, _HEADER.size + t * _ENTRY.size)
+            if b:
+                busy.append(RequestView(_text(method), _text(path), _text(client), started))
+        return SlotView(index, header[1], header[2], header[3], header[4], header[5],
+                        header[6], header[7], header[8], busy)
+
+    def close(self) -> None:
+        self._mem.close()

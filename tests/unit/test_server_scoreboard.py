@@ -1,0 +1,23 @@
+import os
+
+from warp.server import scoreboard as sb
+
+
+def test_writes_in_a_child_are_seen_by_the_parent():
+    board = sb.Scoreboard(4, 2)
+    board.reset(1, generation=7, state=sb.BOOTING)
+    pid = os.fork()
+    if pid == 0:
+        board.set_pid(1, os.getpid())
+        board.set_state(1, sb.READY)
+        board.request_started(1, 1, "POST", "/upload/" + "x" * 500, "10.0.0.1")
+        os._exit(0)
+    os.waitpid(pid, 0)
+    view = board.read(1)
+    assert (view.pid, view.generation, view.state_name) == (pid, 7, "busy")
+    request = view.oldest_request()
+    assert request.method == "POST" and request.client == "10.0.0.1"
+    assert request.path.startswith("/upload/xxx") and len(request.path) == 240
+    assert board.request_finished(1, 1) == 1
+    assert board.read(1).state_name == "idle"
+    assert board.read(0).state_name == "free"
