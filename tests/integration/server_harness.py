@@ -7,7 +7,7 @@ import socket
 import threading
 
 from warp.server.config import ServerConfig
-from warp.server.connection import serve_connection
+from warp.server.connection import ConnectionLoop, serve_connection
 
 
 class RecordingTracker:
@@ -66,6 +66,28 @@ class ThreadedServer:
             threading.Thread(target=serve_connection,
                              args=(sock, addr, self.app, self.config, self.tracker),
                              daemon=True).start()
+
+
+class LoopServer(ThreadedServer):
+    """Serves every connection from one `ConnectionLoop` (the multiplexing driver), as a
+    single-threaded worker does."""
+
+    def __init__(self, app, **settings) -> None:
+        super().__init__(app, **settings)
+        self.loop = ConnectionLoop([self.listener], self.app, self.config, self.tracker)
+
+    def __exit__(self, *exc):
+        self._stop = True
+        self._thread.join(5)
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while not self._stop:
+            self.loop.run_once(0.05)
+        self.loop.close()
+
+
+SERVERS = {"loop": LoopServer, "threads": ThreadedServer}
 
 
 def connect(port: int, timeout: float = 5.0) -> socket.socket:

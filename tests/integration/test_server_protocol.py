@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from server_harness import Reader, ThreadedServer, connect, request
+from server_harness import SERVERS, Reader, connect, request
 
 
 def echo_app(environ, start_response):
@@ -27,9 +27,9 @@ def echo_app(environ, start_response):
     return [out]
 
 
-@pytest.fixture(scope="module")
-def echo_server():
-    with ThreadedServer(echo_app) as server:
+@pytest.fixture(scope="module", params=sorted(SERVERS))
+def echo_server(request):
+    with SERVERS[request.param](echo_app) as server:
         yield server
 
 
