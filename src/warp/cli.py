@@ -161,5 +161,20 @@ def shell_command(app_dir):
     _exec_in_app(app_dir, [os.environ.get("SHELL") or "/bin/sh"])
 
 
+@main.command("detect")
+@app_option
+@json_option
+def detect_command(app_dir, as_json):
+    """Show what warp finds in the app folder, and which file or setting decided each fact."""
+    from .project import open_project
+    from .detect import detect, render_text
+
+    detection = _run(lambda: detect(open_project(app_dir)), as_json)
+    if as_json:
+        _emit_json({"ok": True, **detection.to_dict()})
+        return
+    click.echo(render_text(detection))
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,49 @@
+"""`warp detect` through the real command line: text, --json, and one-line errors with exit codes."""
+
+import json
+import subprocess
+import sys
+
+
+def warp(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "warp.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+def test_detect_text_says_why(tmp_path):
+    (tmp_path / "requirements.txt").write_text("Flask\n")
+    (tmp_path / "app.py").write_text("from flask import Flask\napp = Flask(__name__)\n")
+    (tmp_path / ".python-version").write_text("3.11\n")
+    result = warp("detect", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "flask is a declared dependency" in out
+    assert "requirements.txt is the only dependency file" in out
+    assert ".python-version says 3.11" in out
+
+
+def test_detect_json_for_ci(tmp_path):
+    (tmp_path / "wsgi.py").write_text("def application(environ, start_response):\n    return []\n")
+    result = warp("detect", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["ok"] is True
+    assert data["framework"] == {"value": "wsgi", "reason": "wsgi.py defines a WSGI callable (environ, start_response)"}
+
+
+def test_empty_folder_one_line_exit_1(tmp_path):
+    result = warp("detect", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "no Python application" in result.stderr
+
+
+def test_conflicting_lock_files_exit_2_naming_files_and_setting(tmp_path):
+    (tmp_path / "Pipfile.lock").write_text("{}")
+    (tmp_path / "poetry.lock").write_text("")
+    result = warp("detect", "--json", cwd=tmp_path)
+    assert result.returncode == 2
+    assert json.loads(result.stdout)["ok"] is False
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1
+    assert "Pipfile.lock" in line and "poetry.lock" in line and "package_manager" in line
