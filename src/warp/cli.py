@@ -176,5 +176,28 @@ def detect_command(app_dir, as_json):
     click.echo(render_text(detection))
 
 
+@main.command("image")
+@click.argument("name")
+@app_option
+@click.option("--base-image", default=None, help="Image both stages start from (setting: base_image; default python:X.Y-slim).")
+@click.option("--run", "run_after", is_flag=True, help="Then start it, published on 127.0.0.1:PORT, until Ctrl-C.")
+@json_option
+def image_command(name, app_dir, base_image, run_after, as_json):
+    """Build a container image NAME[:TAG] of the app through the Docker engine."""
+    from .image.build import build_image, drain, run_image
+
+    result = _run(lambda: drain(build_image(app_dir, name, base_image=base_image), progress), as_json)
+    if as_json:
+        _emit_json({"ok": True, **result.as_dict()})
+    else:
+        progress(f"built {result.tags[0]} ({result.id[7:19]}, {result.size / 1e6:.0f} MB) in {result.timings['total']:.1f}s")
+    if run_after:
+        logs = run_image(result.tags[0], result.port)
+        try:
+            _run(lambda: drain(logs, click.echo))
+        finally:
+            logs.close()
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,89 @@
+"""Dockerfile rendering: pure text from facts, placeholders strictly checked."""
+
+import re
+
+import pytest
+
+from warp.errors import WarpError
+from warp.image.render import ImageFacts, render, template_path
+
+
+def stages(text):
+    """The Dockerfile's stages as lists of instruction lines (comments dropped)."""
+    joined = re.sub(r"\\\n", " ", text)
+    result = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("FROM "):
+            result.append([])
+        result[-1].append(line)
+    return result
+
+
+def test_two_stages_on_the_same_base():
+    text = render(ImageFacts(base_image="example/base:1", port=8080))
+    build, final = stages(text)
+    assert build[0] == "FROM example/base:1 AS build"
+    assert final[0] == "FROM example/base:1"
+    assert "{{" not in text
+
+
+def test_final_stage_has_no_index_settings_and_copies_only_warp_and_app():
+    facts = ImageFacts(base_image="b", build_env={"SSL_CERT_FILE": "/etc/warp-build/ca.pem"},
+                       dependency_files=("requirements.txt",), prefetch_requirements=("requirements.txt",))
+    build, final = stages(render(facts))
+    assert any("SSL_CERT_FILE" in line for line in build)
+    assert any("PIP_CONFIG_FILE" in line for line in build)
+    final_text = "\n".join(final)
+    for secret_word in ("warp-build", "PIP_", "SSL_CERT_FILE", "WHEELHOUSE", "warp/build"):
+        assert secret_word not in final_text
+    copies_from_build = [line for line in final if line.startswith("COPY --from=build")]
+    assert [line.split()[-1] for line in copies_from_build] == ["/opt/warp", "/app"]
+
+
+def test_runtime_user_port_healthcheck_and_start():
+    _, final = stages(render(ImageFacts(base_image="b", port=9123, uid=1001)))
+    assert "USER 1001" in final
+    assert "EXPOSE 9123" in final
+    assert any(line.startswith("ENV ") and "PORT=9123" in line for line in final)
+    assert any(line.startswith("HEALTHCHECK") and '"warp", "health"' in line for line in final)
+    assert final[-1].startswith('CMD ["warp", "start"')
+    assert 'ENTRYPOINT ["/usr/local/bin/warp-entrypoint"]' in final
+    # The app's files come over owned by the fixed user with group 0.
+    assert any(line.startswith("COPY --from=build --chown=1001:0 /app") for line in final)
+
+
+def test_dependency_files_are_copied_and_fetched_before_the_source():
+    facts = ImageFacts(base_image="b", dependency_files=("req/base.txt", "requirements.txt"),
+                       prefetch_requirements=("requirements.txt",))
+    build, _ = stages(render(facts))
+    copy_dep = build.index('COPY ["app/requirements.txt", "/app/requirements.txt"]')
+    assert 'COPY ["app/req/base.txt", "/app/req/base.txt"]' in build
+    wheel = next(i for i, line in enumerate(build) if "pip wheel" in line)
+    source = build.index("COPY app/ /app/")
+    warp_build = next(i for i, line in enumerate(build) if "warp build" in line)
+    assert copy_dep < wheel < source < warp_build
+    assert "-r requirements.txt" in build[wheel]
+
+
+def test_no_early_dependency_layer_says_why():
+    text = render(ImageFacts(base_image="b", no_prefetch_reason="requirements.txt names a local path (-e .)"))
+    assert "No early dependency layer: requirements.txt names a local path (-e .)." in text
+    build, _ = stages(text)
+    assert not any("pip wheel" in line for line in build)
+
+
+def test_unknown_placeholder_is_an_error_naming_it():
+    with pytest.raises(WarpError, match=r"\{\{ colour \}\}"):
+        render(ImageFacts(base_image="b"), template="FROM {{ base_image }}\nLABEL c={{ colour }}\n")
+
+
+def test_docker_variables_are_left_alone():
+    text = render(ImageFacts(base_image="b"), template="FROM {{base_image}}\nRUN echo ${HOME} $PATH\n")
+    assert text == "FROM b\nRUN echo ${HOME} $PATH\n"
+
+
+def test_template_is_found_in_the_source_tree():
+    assert template_path().name == "Dockerfile.template"
