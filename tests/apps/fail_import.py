@@ -1,0 +1,10 @@
+"""Test app that cannot be imported: the server must stop, not respawn forever."""
+
+import os
+
+raise RuntimeError("the database settings are missing (test app fail_import)")
+
+
+def application(environ, start_response):  # never reached
+    start_response("200 OK", [])
+    return [b""]

@@ -1,0 +1,238 @@
+"""The bundled server's process model, end to end: the real `python -m warp.server`
+in a subprocess, real sockets, real signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from server_process import Server, connect_refused, copy_apps, pid_of, wait_for
+
+
+@pytest.fixture
+def app_dir(tmp_path):
+    return copy_apps(tmp_path / "app")
+
+
+def test_n_workers_serve_concurrently_and_log_access(app_dir):
+    with Server(app_dir, "hello:application", "--workers", "3") as server:
+        server.wait_serving(workers=3)
+        # Three slow requests at once: each worker serves one at a time, so three
+        # different workers must have answered.
+        with ThreadPoolExecutor(3) as pool:
+            results = list(pool.map(lambda _: server.get("/sleep?s=1"), range(3)))
+        assert all(status == 200 for status, _ in results)
+        pids = {pid_of(body) for _, body in results}
+        assert len(pids) == 3
+        assert pids <= server.worker_pids()
+        access = wait_for(lambda: server.access_log().count('"GET /sleep"') == 3 and server.access_log(),
+                          what="3 access log lines")
+        for pid in pids:
+            assert f'"GET /sleep" 200' in access and f"pid={pid}" in access
+
+
+def test_hup_reload_under_load_loses_nothing_and_serves_new_code(app_dir):
+    with Server(app_dir, "hello:application", "--workers", "2") as server:
+        server.wait_serving(workers=2)
+        old_pids = server.worker_pids()
+        stop = threading.Event()
+        failures, answers = [], []
+
+        def load():
+            while not stop.is_set():
+                try:
+                    status, body = server.get("/", timeout=20)
+                    (answers if status == 200 else failures).append(body)
+                except Exception as exc:  # any refused/reset/timeout is a lost request
+                    failures.append(repr(exc))
+
+        threads = [threading.Thread(target=load) for _ in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            # A request in flight across the reload must finish, with the old code.
+            slow = ThreadPoolExecutor(1).submit(server.get, "/sleep?s=1.5")
+            wait_for(lambda: any(w["busy"] for w in server.stats()["workers"]), what="busy worker")
+            source = (app_dir / "hello.py").read_text()
+            (app_dir / "hello.py").write_text(source.replace("VERSION = 1", "VERSION = 2"))
+            served_before = len(answers)
+            server.signal(signal.SIGHUP)
+            wait_for(lambda: any("v2" in body for body in answers[served_before:]),
+                     what="answers from the new code")
+            wait_for(lambda: not (server.worker_pids(("idle", "busy", "stopping", "starting")) & old_pids),
+                     what="old workers gone")
+            mark = len(answers)
+            wait_for(lambda: len(answers) > mark + 50, what="more answers after the reload")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30)
+        assert slow.result(timeout=30) == (200, f"hello v1 pid {pid_of(slow.result()[1])}\n")
+        assert failures == []
+        assert all("v2" in body for body in answers[mark:])
+        assert len(server.worker_pids()) == 2
+
+
+def test_worker_killed_with_sigkill_is_replaced(app_dir):
+    with Server(app_dir, "hello:application", "--workers", "2") as server:
+        server.wait_serving(workers=2)
+        pids = server.worker_pids()
+        victim = sorted(pids)[0]
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda: victim not in server.worker_pids(("idle", "busy", "starting"))
+                 and len(server.worker_pids()) == 2, what="replacement worker")
+        survivors = server.worker_pids()
+        assert victim not in survivors and len(survivors - pids) == 1
+        for _ in range(10):
+            assert server.get("/")[0] == 200
+        assert f"worker {victim} killed by SIGKILL" in server.log()
+
+
+def test_only_the_in_flight_request_of_a_dying_worker_is_lost(app_dir):
+    with Server(app_dir, "hello:application", "--workers", "2") as server:
+        server.wait_serving(workers=2)
+        with pytest.raises(Exception):
+            server.get("/exit")  # the worker dies while serving it
+        wait_for(lambda: len(server.worker_pids()) == 2, what="replacement worker")
+        assert all(server.get("/")[0] == 200 for _ in range(10))
+        assert "exited with status 17 unexpectedly" in server.log()
+
+
+def test_term_drains_a_slow_request_then_exits_0(app_dir):
+    with Server(app_dir, "hello:application", "--workers", "1") as server:
+        server.wait_serving(workers=1)
+        slow = ThreadPoolExecutor(1).submit(server.get, "/sleep?s=2")
+        wait_for(lambda: any(w["state"] == "busy" for w in server.stats()["workers"]), what="busy worker")
+        server.signal(signal.SIGTERM)
+        status, body = slow.result(timeout=30)
+        assert status == 200 and body.startswith("hello v1")
+        assert server.wait_exit(30) == 0
+        assert connect_refused(server.host, server.port)
+        assert not (app_dir / ".warp" / "run" / "stats.sock").exists()
+
+
+def test_int_stops_fast_with_status_0(app_dir):
+    with Server(app_dir, "hello:application", "--workers", "2") as server:
+        server.wait_serving(workers=2)
+        server.signal(signal.SIGINT)
+        assert server.wait_exit(30) == 0
+
+
+def test_request_past_timeout_is_killed_with_its_traceback(app_dir):
+    with Server(app_dir, "hello:application", "--workers", "1", "--timeout", "1") as server:
+        server.wait_serving(workers=1)
+        victim = server.worker_pids().pop()
+        with pytest.raises(Exception):
+            server.get("/sleep?s=60", timeout=30)
+        log = wait_for(lambda: "killed by SIGABRT" in server.log() and server.log(), what="kill logged")
+        assert f"worker {victim} timeout: GET /sleep from 127.0.0.1" in log
+        # faulthandler's dump of the stuck worker's stack, innermost frame first
+        assert 'hello.py", line' in log and "in stuck_in_the_app" in log
+        wait_for(lambda: len(server.worker_pids()) == 1, what="replacement worker")
+        assert server.get("/")[0] == 200
+
+
+def test_max_requests_recycles_workers(app_dir):
+    with Server(app_dir, "hello:application", "--workers", "1", "--max-requests", "3") as server:
+        server.wait_serving(workers=1)
+        pids = []
+        for _ in range(7):
+            # The recycled worker is replaced; wait for its successor between rounds.
+            wait_for(lambda: server.try_get("/"), what="an answer")
+            pids.append(pid_of(server.get("/")[1]))
+        # 1 request went to wait_serving's probe + each round makes 2: every worker
+        # serves exactly 3, so the pid must change several times.
+        assert len(set(pids)) >= 3
+        assert "(max-requests 3): recycling" in server.log()
+        stats = server.stats()
+        assert all(w["requests"] <= 3 for w in stats["workers"])
+
+
+def test_app_that_fails_to_import_stops_the_server(app_dir):
+    server = Server(app_dir, "fail_import:application", "--workers", "3")
+    try:
+        assert server.wait_exit(30) == 4
+    finally:
+        server.stop()
+    log = server.log()
+    assert "the database settings are missing" in log
+    assert "Traceback" in log and "fail_import.py" in log
+    assert log.count("booting worker") <= 3  # no respawning
+
+
+def test_missing_module_is_a_one_line_error(app_dir):
+    server = Server(app_dir, "no_such_module:app", "--workers", "1")
+    try:
+        assert server.wait_exit(30) == 4
+    finally:
+        server.stop()
+    assert "cannot import application module 'no_such_module'" in server.log()
+    assert "Traceback" not in server.log()
+
+
+def test_crash_loop_backs_off(app_dir):
+    with Server(app_dir, "crash:application", "--workers", "2") as server:
+        server.wait_listening()
+        wait_for(lambda: "before the next spawn" in server.log(), timeout=20, what="backoff")
+        assert server.proc.poll() is None  # still supervising, not spinning or dead
+
+
+def test_ttin_ttou_change_the_worker_count(app_dir):
+    with Server(app_dir, "hello:application", "--workers", "1") as server:
+        server.wait_serving(workers=1)
+        server.signal(signal.SIGTTIN)
+        wait_for(lambda: len(server.worker_pids()) == 2, what="2 workers")
+        server.signal(signal.SIGTTOU)
+        wait_for(lambda: len(server.stats()["workers"]) == 1, what="1 worker")
+        assert server.get("/")[0] == 200
+
+
+def test_unix_socket_and_ipv6(app_dir, tmp_path):
+    sock_path = tmp_path / "web.sock"
+    with Server(app_dir, "hello:application", "--workers", "1", "--bind", "[::1]:0",
+                bind=f"unix:{sock_path}") as server:
+        server.wait_listening()
+        wait_for(lambda: server.ready_workers() == 1, what="worker")
+        import socket as _socket
+        client = _socket.socket(_socket.AF_UNIX)
+        client.settimeout(10)
+        client.connect(str(sock_path))
+        client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := client.recv(65536):
+            data += chunk
+        client.close()
+        assert data.startswith(b"HTTP/1.1 200") and b"hello v1" in data
+        stats = server.stats()
+        assert any(b.startswith("[::1]:") for b in stats["bind"])
+    assert not sock_path.exists()
+
+
+def test_preload_imports_once_and_reload_imports_fresh_code(app_dir, tmp_path):
+    import_log = tmp_path / "imports"
+    with Server(app_dir, "preload_marker:application", "--workers", "2", "--preload",
+                env={"IMPORT_LOG": str(import_log)}) as server:
+        server.wait_serving(workers=2)
+        assert import_log.read_text().split() == [str(server.proc.pid)]
+        source = (app_dir / "preload_marker.py").read_text()
+        (app_dir / "preload_marker.py").write_text(source.replace("VERSION = 1", "VERSION = 2"))
+        server.signal(signal.SIGHUP)
+        wait_for(lambda: "preloaded v2" in (server.try_get("/") or (0, ""))[1], what="new code")
+
+
+def test_json_access_log(app_dir):
+    with Server(app_dir, "hello:application", "--workers", "1", "--access-log-format", "json") as server:
+        server.wait_serving(workers=1)
+        server.get("/sleep?s=0")
+        # The line is written once the response is sent, so possibly after we read it.
+        line = wait_for(lambda: [l for l in server.access_log().splitlines() if '"/sleep"' in l],
+                        what="access log line")[0]
+        record = json.loads(line)
+        assert record["method"] == "GET" and record["path"] == "/sleep" and record["status"] == 200
+        assert record["pid"] in server.worker_pids() and record["bytes"] > 0
