@@ -150,7 +150,13 @@ class Reader:
         except ConnectionResetError:
             return True
 
-    def response(self, head_request: bool = False) -> Response:
+    def response(self, head_request: bool = False, skip_interim: bool = True) -> Response:
+        resp = self._response(head_request)
+        while skip_interim and 100 <= resp.status < 200:
+            resp = self._response(head_request)
+        return resp
+
+    def _response(self, head_request: bool) -> Response:
         raw_head = b""
         line = self._line()
         raw_head += line + b"\r\n"

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import random
+import socket
 import time
+from pathlib import Path
 
 import pytest
 
@@ -123,3 +126,64 @@ def test_tracker_hears_about_each_request(echo_server):
     while len(echo_server.tracker.finished) <= before and time.monotonic() < deadline:
         time.sleep(0.01)
     assert echo_server.tracker.finished[before][0] == 200
+
+
+# --- the request corpus, replayed over real sockets -------------------------------------
+
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+CORPUS_CASES = sorted(p.stem for p in CORPUS.glob("*.http"))
+
+
+def parse_echo_app(environ, start_response):
+    data = {k: v for k, v in environ.items() if k.startswith("HTTP_")}
+    data.update(method=environ["REQUEST_METHOD"], target=environ["RAW_URI"],
+                version=environ["SERVER_PROTOCOL"],
+                body=environ["wsgi.input"].read().decode("latin-1"))
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps(data).encode()]
+
+
+@pytest.fixture(scope="module", params=sorted(SERVERS))
+def parse_server(request):
+    with SERVERS[request.param](parse_echo_app) as server:
+        yield server
+
+
+def _send_in_chunks(sock, raw, seed):
+    rnd = random.Random(seed)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    pos = 0
+    try:
+        while pos < len(raw):
+            size = len(raw) if seed is None else rnd.randint(1, 17)
+            sock.sendall(raw[pos:pos + size])
+            pos += size
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server answered and closed early (e.g. 431 mid-head); read its answer
+
+
+@pytest.mark.parametrize("seed", [None, 1], ids=["whole", "chunks"])
+@pytest.mark.parametrize("name", CORPUS_CASES)
+def test_corpus_over_socket(parse_server, name, seed):
+    raw = (CORPUS / f"{name}.http").read_bytes()
+    expect = json.loads((CORPUS / f"{name}.json").read_text(encoding="utf-8"))
+    with connect(parse_server.port) as sock:
+        _send_in_chunks(sock, raw, seed)
+        reader = Reader(sock)
+        for wanted in expect["requests"]:
+            resp = reader.response()
+            assert resp.status == 200, (expect["rule"], resp)
+            got = json.loads(resp.body)
+            for key in ("method", "target", "version", "body"):
+                assert got[key] == wanted[key], (key, expect["rule"])
+            names = [n.lower() for n, _ in wanted["headers"]]
+            for name_, value in wanted["headers"]:
+                lname = name_.lower()
+                if lname in ("host", "content-length", "content-type") or names.count(lname) > 1:
+                    continue
+                assert got["HTTP_" + name_.upper().replace("-", "_")] == value
+        if expect["error"] is not None:
+            resp = reader.response()
+            assert resp.status == expect["error"], (expect["rule"], resp)
+            assert resp.header("connection") == "close"
+            assert reader.at_eof(), "connection must close after an error"

@@ -151,3 +151,55 @@ class ChunkedReceiver:
             raise FieldsTooLarge("too many trailer fields")
         if grammar.FIELD_LINE.fullmatch(line) is None:
             raise BadRequest("malformed trailer field")
+
+
+class RequestReader:
+    """Bytes in, whole requests out: a head parser followed by the body receiver the
+    head calls for.  ``next()`` returns ``(request, body)`` (body is None or a
+    `BodyBuffer`), or None when more bytes are needed; it raises `HTTPError`.
+
+    `continue_due` turns true when a head asked for ``Expect: 100-continue`` and its
+    body has not fully arrived: the connection should send the interim response."""
+
+    __slots__ = ("buf", "heads", "request", "receiver", "limits", "continue_due")
+
+    def __init__(self, limits: Limits) -> None:
+        from .http import HeadReader
+        self.limits = limits
+        self.buf = b""
+        self.heads = HeadReader(limits)
+        self.request = None
+        self.receiver = None
+        self.continue_due = False
+
+    def feed(self, data: bytes) -> None:
+        self.buf = self.buf + data if self.buf else data
+
+    @property
+    def in_body(self) -> bool:
+        return self.request is not None
+
+    def next(self):
+        if self.request is None:
+            if not self.buf:
+                return None
+            parsed = self.heads.parse(self.buf)
+            if parsed is None:
+                return None
+            req, used = parsed
+            self.buf = self.buf[used:]
+            if not req.has_body:
+                return req, None
+            self.request = req
+            self.receiver = ChunkedReceiver(self.limits) if req.chunked \
+                else FixedReceiver(req.content_length)
+            self.continue_due = req.expect_continue
+        used = self.receiver.feed(self.buf)
+        if used:
+            self.buf = self.buf[used:]
+        if not self.receiver.done:
+            return None
+        req, body = self.request, self.receiver.body
+        self.request = self.receiver = None
+        self.continue_due = False
+        return req, body

@@ -25,8 +25,8 @@ import sys
 import time
 
 from . import wsgi
-from .body import ChunkedReceiver, FixedReceiver
-from .http import HeadReader, HTTPError, Limits, RequestTimeout
+from .body import RequestReader
+from .http import HTTPError, Limits, RequestTimeout
 
 log = logging.getLogger("warp.server")
 
@@ -98,7 +98,7 @@ CLOSED = 4
 class Connection:
     """One client connection: its receive buffer, parser state and response writing."""
 
-    __slots__ = ("sock", "fd", "peer", "service", "buf", "reader", "request", "receiver",
+    __slots__ = ("sock", "fd", "peer", "service", "reader",
                  "state", "deadline", "environ", "keep_alive", "requests", "registered")
 
     def __init__(self, sock: socket.socket, peer, service: Service) -> None:
@@ -107,10 +107,7 @@ class Connection:
         self.fd = sock.fileno()
         self.peer = peer
         self.service = service
-        self.buf = b""
-        self.reader = HeadReader(service.limits)
-        self.request = None
-        self.receiver = None
+        self.reader = RequestReader(service.limits)
         self.state = IDLE
         self.deadline = 0.0
         self.environ = None
@@ -121,37 +118,27 @@ class Connection:
     # -- input --
 
     def received(self, data: bytes) -> None:
-        self.buf = self.buf + data if self.buf else data
+        self.reader.feed(data)
+
+    @property
+    def buf(self) -> bytes:
+        return self.reader.buf
 
     def next_request(self):
         """The next complete request as ``(request, body_or_None)``, or None when more
-        bytes are needed.  Raises HTTPError for an invalid request."""
-        if self.request is None:
-            if not self.buf:
-                return None
-            parsed = self.reader.parse(self.buf)
-            if parsed is None:
+        bytes are needed (state becomes HEAD or BODY).  Raises HTTPError."""
+        reader = self.reader
+        ready = reader.next()
+        if ready is None:
+            if reader.in_body:
+                self.state = BODY
+                if reader.continue_due:
+                    # The head is acceptable: tell the client to send the body.
+                    reader.continue_due = False
+                    self.send(CONTINUE)
+            elif reader.buf:
                 self.state = HEAD
-                return None
-            req, used = parsed
-            self.buf = self.buf[used:]
-            if not req.has_body:
-                return req, None
-            self.request = req
-            self.receiver = ChunkedReceiver(self.service.limits) if req.chunked \
-                else FixedReceiver(req.content_length)
-            self.state = BODY
-            if req.expect_continue:
-                # The head is acceptable: tell the client to send the body.
-                self.send(CONTINUE)
-        used = self.receiver.feed(self.buf)
-        if used:
-            self.buf = self.buf[used:]
-        if not self.receiver.done:
-            return None
-        req, body = self.request, self.receiver.body
-        self.request = self.receiver = None
-        return req, body
+        return ready
 
     def timeout_for_state(self) -> float:
         config = self.service.config
@@ -570,7 +557,7 @@ class ConnectionLoop:
             self._close(conn)
             return
         conn.state = LINGER
-        conn.buf = b""
+        conn.reader.buf = b""
         conn.requests = 0  # reused as a count of discarded bytes
         conn.deadline = time.monotonic() + LINGER_SECONDS
         self._register(conn)

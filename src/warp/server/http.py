@@ -149,10 +149,10 @@ class HeadReader:
                 raise URITooLong("request line too long")
         elif size > self.limits.max_head:
             raise FieldsTooLarge("request head too large")
-        tail = buf[max(start, self._searched - 1):]
-        if tail.endswith(b"\r"):
-            tail = tail[:-1]  # its LF may still be on the way
-        if (b"\n" in tail or b"\r" in tail) and grammar.BARE_CR_OR_LF.search(tail):
+        # Only the new bytes are searched; the lookbehind still sees the byte before.
+        # A CR at the very end is left alone: its LF may still be on the way.
+        end = len(buf) - 1 if buf.endswith(b"\r") else len(buf)
+        if grammar.BARE_CR_OR_LF.search(buf, max(start, self._searched - 1), end):
             raise BadRequest("bare CR or LF in request head")
         last_lf = buf.rfind(b"\n")
         if last_lf >= 0 and len(buf) - last_lf - 1 > self.limits.max_field_size + 2:
