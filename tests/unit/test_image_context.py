@@ -57,16 +57,21 @@ def test_a_venv_set_elsewhere_in_the_app_is_excluded(tmp_path):
 def test_tar_is_reproducible_and_owner_free(tmp_path):
     app = make_app(tmp_path)
     patterns = ignore_patterns(app)
-    first = make_context(app, "FROM b\n", {"build/pip.conf": b"[global]\n", "entrypoint.sh": (b"#!/bin/sh\n", 0o755)}, patterns)
-    os.utime(app / "app.py", (1, 1))  # a touched file alone must not change the bytes
-    second = make_context(app, "FROM b\n", {"build/pip.conf": b"[global]\n", "entrypoint.sh": (b"#!/bin/sh\n", 0o755)}, patterns)
+    os.utime(app / "app.py", (1234567, 1234567))
+    warp_files = {"build/pip.conf": b"[global]\n", "entrypoint.sh": (b"#!/bin/sh\n", 0o755)}
+    first = make_context(app, "FROM b\n", warp_files, patterns)
+    os.chmod(app / "app.py", 0o600)  # umask noise must not change the bytes
+    second = make_context(app, "FROM b\n", warp_files, patterns)
     assert first.data == second.data
     with tarfile.open(fileobj=io.BytesIO(first.data)) as tar:
         members = tar.getmembers()
     names = [m.name for m in members]
     assert names == sorted(names)
     assert "Dockerfile" in names and "app/app.py" in names and "warp/build/pip.conf" in names
-    assert all(m.mtime == 0 and m.uid == 0 and m.gid == 0 and m.uname == "" for m in members)
+    assert all(m.uid == 0 and m.gid == 0 and m.uname == "" and m.gname == "" for m in members)
+    # The app's files keep their mtime (Last-Modified of static files); warp's are 0.
+    assert {m.name: m.mtime for m in members}["app/app.py"] == 1234567
+    assert all(m.mtime == 0 for m in members if not m.name.startswith("app/") or m.isdir())
     modes = {m.name: m.mode for m in members}
     assert modes["app/.warp/hooks/build"] == 0o755
     assert modes["app/app.py"] == 0o644

@@ -1,9 +1,13 @@
 """The build context: which files of the application enter an image build,
 and the tar archive sent to the engine.
 
-The archive is made in memory with every owner field reset, a zero mtime and
-entries in sorted order, so the same files give the same bytes and Docker's
-layer cache depends on content alone. The application goes under ``app/``
+The archive is made in memory with every owner field reset, modes reduced to
+0644/0755 and entries in sorted order, so the same files give the same bytes.
+Application files keep their modification time, and only those: the engine's
+layer cache ignores mtimes (checked: a COPY of the same bytes with another
+mtime is a cache hit), while a server deriving Last-Modified or an ETag from
+a static file's mtime would serve stale files if every mtime were zero, as a
+same-size edit would keep the same validator. warp's own files get mtime 0. The application goes under ``app/``
 and warp's own files under ``warp/``, so a ``COPY app/`` can never pick up
 the build stage's pip settings.
 
@@ -59,13 +63,13 @@ def app_paths(app_dir, patterns):
     return sorted(p.replace(os.sep, "/") for p in PatternMatcher(patterns).walk(root))
 
 
-def _info(name, mode, size=0, kind=tarfile.REGTYPE, linkname=""):
+def _info(name, mode, size=0, kind=tarfile.REGTYPE, linkname="", mtime=0):
     info = tarfile.TarInfo(name)
     info.type = kind
     info.mode = mode
     info.size = size
     info.linkname = linkname
-    info.mtime = 0
+    info.mtime = max(0, int(mtime))
     info.uid = info.gid = 0
     info.uname = info.gname = ""
     return info
@@ -100,7 +104,7 @@ def make_context(app_dir, dockerfile, warp_files, patterns):
             dirs.add(name)
         elif stat.S_ISREG(st.st_mode):
             data = path.read_bytes()
-            entries[name] = (_info(name, _mode(st.st_mode), len(data)), data)
+            entries[name] = (_info(name, _mode(st.st_mode), len(data), mtime=st.st_mtime), data)
         # sockets, fifos and devices cannot be copied into an image: skipped
     app_files = len(entries)
     for rel, content in warp_files.items():
