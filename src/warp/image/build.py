@@ -212,8 +212,11 @@ def _detected_python(project):
     return wanted
 
 
-def build_image(app_dir=".", name="app", base_image=None, environ=None, client=None):
-    """Build the image; yields progress lines, returns an ImageResult."""
+def build_image(app_dir=".", name="app", base_image=None, environ=None, client=None, no_cache=False):
+    """Build the image; yields progress lines, returns an ImageResult.
+
+    ``no_cache`` rebuilds every layer (the base image is reused as it is).
+    """
     started = time.monotonic()
     plan = prepare(app_dir, name, base_image, environ)
     context_seconds = time.monotonic() - started
@@ -223,7 +226,7 @@ def build_image(app_dir=".", name="app", base_image=None, environ=None, client=N
     yield from ensure_base_image(client, plan.base_image)
     yield f"building {plan.reference} on {plan.base_image}"
     build_started = time.monotonic()
-    image_id = yield from _stream_build(client, plan.context.data, plan.reference, plan.labels)
+    image_id = yield from _stream_build(client, plan.context.data, plan.reference, plan.labels, no_cache)
     build_seconds = time.monotonic() - build_started
 
     image = client.images.get(image_id)
@@ -242,7 +245,7 @@ def build_image(app_dir=".", name="app", base_image=None, environ=None, client=N
     )
 
 
-def _stream_build(client, data, reference, labels):
+def _stream_build(client, data, reference, labels, no_cache=False):
     """Run the build, yield its lines, return the image id; WarpError on failure."""
     import docker
 
@@ -250,7 +253,7 @@ def _stream_build(client, data, reference, labels):
     try:
         stream = client.api.build(
             fileobj=data, custom_context=True, tag=reference, labels=labels,
-            rm=True, forcerm=True, pull=False, decode=True,
+            rm=True, forcerm=True, pull=False, decode=True, nocache=no_cache,
         )
         for event in stream:
             if "error" in event:

@@ -8,7 +8,6 @@ is left as written.
 """
 
 from dataclasses import dataclass, field
-from pathlib import Path
 import json
 import re
 
@@ -45,14 +44,15 @@ class ImageFacts:
 
 def template_path():
     """Dockerfile.template from an installed wheel, else from the source tree."""
-    package = Path(__file__).resolve().parents[1]
-    for candidate in (package / "_data" / "Dockerfile.template", package.parents[1] / "Dockerfile.template"):
-        if candidate.is_file():
-            return candidate
-    raise WarpError(
-        f"Dockerfile.template not found beside warp in {package}",
-        "reinstall warp: its wheel ships the template as warp/_data/Dockerfile.template",
-    )
+    from ..data import data_path
+
+    path = data_path("Dockerfile.template")
+    if not path.is_file():
+        raise WarpError(
+            f"Dockerfile.template not found at {path}",
+            "reinstall warp: its wheel ships the template as warp/_data/Dockerfile.template",
+        )
+    return path
 
 
 def _json(*words):
