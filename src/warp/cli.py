@@ -199,5 +199,43 @@ def image_command(name, app_dir, base_image, run_after, as_json):
             logs.close()
 
 
+
+@main.command("build")
+@app_option
+@json_option
+@click.option("--clean", is_flag=True, help="Build a fresh environment instead of updating the current one.")
+@click.option("--wheelhouse", default=None, type=click.Path(file_okay=False), help="Folder of wheels to install from (setting: wheelhouse).")
+@click.option("--no-index", is_flag=True, default=None, help="Never contact a package index (setting: no_index).")
+@click.option("--installer", default=None, help="pip or uv (setting: installer).")
+@click.option("--package-manager", default=None, help="Which dependency file to install (setting: package_manager).")
+def build_command(app_dir, as_json, clean, wheelhouse, no_index, installer, package_manager):
+    """Install the app's dependencies, run its hooks and collectstatic, in .warp/venv."""
+    import os
+    import signal
+    from .project import open_project
+    from .build import build
+
+    def on_term(signum, frame):
+        # Unwind like Ctrl-C so the half-built environment is removed.
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_term)
+    flags = {
+        "wheelhouse": os.path.abspath(wheelhouse) if wheelhouse else None,
+        "no_index": True if no_index else None,
+        "installer": installer,
+        "package_manager": package_manager,
+    }
+
+    def run():
+        project = open_project(app_dir, flags=flags)
+        return build(project, progress=progress, stream=sys.stderr, clean=clean)
+
+    result = _run(run, as_json)
+    if as_json:
+        _emit_json(dict(result.record, ok=True))
+    progress(result.summary)
+
+
 if __name__ == "__main__":
     main()

@@ -15,6 +15,7 @@ folder can be copied (into a container, for instance) and still resolve.
 
 from dataclasses import dataclass
 from pathlib import Path
+import contextlib
 import json
 import os
 import re
@@ -312,7 +313,12 @@ def activate(project, env_dir):
         # Scripts in the adopted env name its old path, which now becomes the link.
     link = venv.with_name(f".{venv.name}.{uuid.uuid4().hex[:8]}.tmp")
     os.symlink(os.path.relpath(env_dir, venv.parent), link)
-    os.replace(link, venv)
+    try:
+        os.replace(link, venv)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(link)
+        raise
 
 
 def prune(project, keep):
