@@ -229,7 +229,9 @@ def build(project, progress=None, stream=None, clean=False):
         plan = analyse(project)
         previous = read_record(project)
         if not clean and _is_noop(project, plan, previous):
-            record = dict(previous, noop=True, checked_at=_now(), timings=dict(previous.get("timings", {}), check=round(time.monotonic() - t0, 3)))
+            # The record keeps describing the build that made the environment,
+            # and says this run found nothing to do.
+            record = dict(previous, noop=True, checked_at=_now(), check_seconds=round(time.monotonic() - t0, 3))
             _write_record(project, record)
             return BuildResult(True, record)
         return _build(project, plan, previous, say, stream, clean, started, t0)

@@ -85,27 +85,46 @@ def _shown(project, path):
         return f"warp's {Path(path).parent.name}/{Path(path).name}"
 
 
+def _stop_group(process):
+    """End a hook and everything it started (its own process group): TERM, then KILL."""
+    for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def _run_one(project, name, path, environ, stream):
     argv = hook_command(path)
     shown = _shown(project, path)
-    stdout = stream if (stream is not None and not callable(stream)) else None
+    piped = callable(stream)
     try:
-        if callable(stream):
-            process = subprocess.Popen(
-                argv, cwd=project.root, env=environ, stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
-            )
-            with process:
-                for line in process.stdout:
-                    stream(line.rstrip("\n"))
-                status = process.wait()
-        else:
-            status = subprocess.run(
-                argv, cwd=project.root, env=environ, stdin=subprocess.DEVNULL,
-                stdout=stdout, stderr=subprocess.STDOUT if stdout is not None else None,
-            ).returncode
+        # A process group of its own, so that an interrupted build can end the
+        # hook and whatever it started (a `sleep`, a server), not just its shell.
+        process = subprocess.Popen(
+            argv, cwd=project.root, env=environ, stdin=subprocess.DEVNULL, start_new_session=True,
+            stdout=subprocess.PIPE if piped else stream, stderr=subprocess.STDOUT if (piped or stream is not None) else None,
+            text=piped, errors="replace" if piped else None,
+        )
     except OSError as exc:
         raise BuildError(f"hook {name} ({shown}) could not run: {exc.strerror}: {argv[0]}", "check its #! line and that it is a script or program") from None
+    try:
+        if piped:
+            for line in process.stdout:
+                stream(line.rstrip("\n"))
+        status = process.wait()
+    except BaseException:
+        # Ctrl-C in warp: do not leave the hook running on its own.
+        _stop_group(process)
+        raise
+    finally:
+        if piped:
+            process.stdout.close()
     if status < 0:
         try:
             how = f"was killed by {signal.Signals(-status).name}"

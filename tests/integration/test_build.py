@@ -1,0 +1,238 @@
+"""`warp build` on real apps with real installs: record, no-op, incremental, atomic."""
+
+from pathlib import Path
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+FLASK_APP = '''from flask import Flask
+
+app = Flask(__name__)
+
+
+@app.route("/")
+def index():
+    return "hello from flask"
+'''
+
+WSGI_APP = '''def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"hello"]
+'''
+
+
+def warp(*args, cwd, env=None, timeout=300):
+    return subprocess.run(
+        [sys.executable, "-m", "warp.cli", *args], cwd=cwd, env=env,
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def error_lines(result):
+    return [line for line in result.stderr.splitlines() if line.startswith("warp: error")]
+
+
+def snapshot(root):
+    """Everything a failed build must leave exactly as it was."""
+    venv = root / ".warp" / "venv"
+    real = Path(os.path.realpath(venv))
+    site = next(real.glob("lib/python*/site-packages"))
+    return {
+        "link": os.readlink(venv),
+        "env_inode": real.stat().st_ino,
+        "site": sorted(os.listdir(site)),
+        "site_mtime": site.stat().st_mtime_ns,
+        "bin": sorted(os.listdir(real / "bin")),
+        "record": (root / ".warp" / "build.json").read_bytes(),
+        "state": sorted(os.listdir(root / ".warp")),
+        "envs": sorted(os.listdir(root / ".warp" / "envs")),
+    }
+
+
+def imports(root, module):
+    return warp("exec", "python", "-c", f"import {module}", cwd=root).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def flask_app(tmp_path_factory):
+    root = tmp_path_factory.mktemp("flask")
+    (root / "requirements.txt").write_text("flask\n")
+    (root / "app.py").write_text(FLASK_APP)
+    result = warp("build", "--json", cwd=root)
+    assert result.returncode == 0, result.stderr
+    return root
+
+
+def test_flask_app_builds_with_a_record(flask_app):
+    record = json.loads((flask_app / ".warp" / "build.json").read_text())
+    assert record["ok"] is True and record["noop"] is False
+    assert [pack["name"] for pack in record["buildpacks"]][0] == "requirements"
+    assert "Flask" in record["packages"] and "Werkzeug" in record["packages"]
+    assert record["inputs"]["requirements.txt"] == __import__("hashlib").sha256(b"flask\n").hexdigest()
+    assert record["python"]["version"]
+    assert record["server"]["name"] == "bundled"
+    assert record["timings"]["total"] > 0
+    shown = warp("exec", "python", "-c", "import app; print(app.app.name)", cwd=flask_app)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == "app"
+
+
+def test_second_build_with_nothing_changed_does_nothing(flask_app):
+    before = snapshot(flask_app)
+    record_before = json.loads(before["record"])
+    result = warp("build", "--json", cwd=flask_app)
+    assert result.returncode == 0, result.stderr
+    assert "nothing changed" in result.stderr
+    printed = json.loads(result.stdout)
+    assert printed["noop"] is True
+    after = snapshot(flask_app)
+    record_after = json.loads(after.pop("record"))
+    before.pop("record")
+    assert after == before  # the environment was not touched
+    assert record_after["noop"] is True
+    assert record_after["env"] == record_before["env"] and record_after["packages"] == record_before["packages"]
+
+
+def test_bad_requirement_leaves_the_last_good_environment(flask_app):
+    before = snapshot(flask_app)
+    requirements = flask_app / "requirements.txt"
+    requirements.write_text("flask\nsix\nwarp-no-such-package-anywhere==1.0\n")
+    try:
+        result = warp("build", cwd=flask_app)
+    finally:
+        requirements.write_text("flask\n")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = error_lines(result)
+    assert len(lines) == 1 and "requirements.txt" in lines[0] and "warp-no-such-package-anywhere" in lines[0]
+    assert snapshot(flask_app) == before
+    assert imports(flask_app, "flask") and not imports(flask_app, "six")
+
+
+def test_failing_hook_fails_the_build_and_changes_nothing(flask_app):
+    before = snapshot(flask_app)
+    hook = flask_app / ".warp" / "hooks" / "build"
+    hook.parent.mkdir()
+    hook.write_text("#!/bin/sh\necho checking things\nexit 3\n")
+    hook.chmod(0o755)
+    try:
+        result = warp("build", cwd=flask_app)
+    finally:
+        hook.unlink()
+        hook.parent.rmdir()
+    assert result.returncode == 1
+    assert "checking things" in result.stderr  # the hook's output is streamed
+    lines = error_lines(result)
+    assert len(lines) == 1 and "hook build (.warp/hooks/build) failed with exit status 3" in lines[0]
+    assert snapshot(flask_app) == before
+
+
+def test_ctrl_c_during_a_build_leaves_the_last_good_environment(flask_app, tmp_path):
+    """SIGINT to the real `warp build` process, while its build hook runs after new packages went in."""
+    before = snapshot(flask_app)
+    marker = tmp_path / "hook-started"
+    hook = flask_app / "bin" / "post_compile"  # Heroku's name for the build hook
+    hook.parent.mkdir()
+    hook.write_text(f'#!/bin/sh\necho $$ > "{marker}.tmp" && mv "{marker}.tmp" "{marker}"\nsleep 120\n')
+    hook.chmod(0o755)
+    (flask_app / "requirements.txt").write_text("flask\nsix\n")
+    process = subprocess.Popen([sys.executable, "-m", "warp.cli", "build"], cwd=flask_app,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not marker.exists():
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the build hook never started"
+            time.sleep(0.05)
+        os.kill(process.pid, signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        (flask_app / "requirements.txt").write_text("flask\n")
+        hook.unlink()
+        hook.parent.rmdir()
+    assert process.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    hook_pid = int(marker.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(hook_pid, 0)  # the hook did not outlive the build
+    assert snapshot(flask_app) == before
+    assert imports(flask_app, "flask") and not imports(flask_app, "six")
+
+
+def test_changed_requirement_installs_only_what_changed(flask_app):
+    venv = flask_app / ".warp" / "venv"
+    site = next(Path(os.path.realpath(venv)).glob("lib/python*/site-packages"))
+    flask_metadata = next(site.glob("flask-*.dist-info")) / "METADATA"
+    inode = flask_metadata.stat().st_ino
+    old_env = os.path.realpath(venv)
+    (flask_app / "requirements.txt").write_text("flask\nsix==1.16.0\n")
+    try:
+        result = warp("build", "--json", cwd=flask_app)
+    finally:
+        (flask_app / "requirements.txt").write_text("flask\n")
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["noop"] is False and record["incremental"] is True
+    assert record["changes"] == {"added": {"six": "1.16.0"}, "removed": [], "upgraded": {}}
+    new_site = next(Path(os.path.realpath(venv)).glob("lib/python*/site-packages"))
+    assert os.path.realpath(venv) != old_env
+    # Flask was not reinstalled: its files are the very same inodes.
+    assert (next(new_site.glob("flask-*.dist-info")) / "METADATA").stat().st_ino == inode
+    assert imports(flask_app, "six") and imports(flask_app, "flask")
+    # Scripts of the new generation run its own interpreter.
+    flask_script = Path(os.path.realpath(venv)) / "bin" / "flask"
+    assert flask_script.read_text().splitlines()[0] == f"#!{os.path.realpath(venv)}/bin/python"
+
+
+def test_plain_wsgi_app_builds(tmp_path):
+    (tmp_path / "wsgi.py").write_text(WSGI_APP)
+    result = warp("build", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["ok"] and (tmp_path / ".warp" / "venv" / "bin" / "python").exists()
+    shown = warp("exec", "python", "-c", "import wsgi; print(wsgi.application.__name__)", cwd=tmp_path)
+    assert shown.stdout.strip() == "application"
+
+
+def test_broken_warp_yaml_stops_the_build_before_anything(tmp_path):
+    (tmp_path / "wsgi.py").write_text(WSGI_APP)
+    (tmp_path / "warp.yaml").write_text("installer: pip\n  server: [\n")
+    result = warp("build", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "warp.yaml:" in lines[0]
+    assert not (tmp_path / ".warp").exists()
+
+
+def test_unknown_setting_in_warp_yaml_is_a_usage_error(tmp_path):
+    (tmp_path / "wsgi.py").write_text(WSGI_APP)
+    (tmp_path / "warp.yaml").write_text("instaler: pip\n")
+    result = warp("build", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "warp.yaml:1: unknown setting 'instaler'" in result.stderr and "installer" in result.stderr
+
+
+def test_python_version_the_host_lacks_is_one_line(tmp_path):
+    (tmp_path / "wsgi.py").write_text(WSGI_APP)
+    (tmp_path / ".python-version").write_text("3.4\n")
+    result = warp("build", cwd=tmp_path)
+    assert result.returncode == 1
+    lines = error_lines(result)
+    assert len(lines) == 1
+    assert "Python 3.4 wanted" in lines[0] and ".python-version" in lines[0]
+    assert f"{sys.version_info[0]}.{sys.version_info[1]}" in lines[0]
+    assert not (tmp_path / ".warp" / "venv").exists()
+
+
+def test_empty_folder_is_one_line_and_exit_1(tmp_path):
+    result = warp("build", cwd=tmp_path)
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
