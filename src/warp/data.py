@@ -15,4 +15,7 @@ def data_path(name):
     installed = _PACKAGE / "_data" / name
     if installed.exists():
         return installed
-    return _PACKAGE.parent.parent / name
+    checkout = _PACKAGE.parent.parent / name  # src/warp -> the repository's top
+    if checkout.exists():
+        return checkout
+    raise FileNotFoundError(f"warp's {name} is missing from {installed} and {checkout}; reinstall warp")

@@ -19,7 +19,7 @@ import os
 
 from .._toml import load_toml
 from ..errors import BuildError
-from ..resources import data_path
+from ..data import data_path
 
 KIND_PACKAGE_MANAGER = "package-manager"
 KIND_FRAMEWORK = "framework"
