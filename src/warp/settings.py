@@ -152,6 +152,8 @@ SETTINGS = (
     Setting("wheelhouse", _to_str, None, "Folder of wheels to install from; with no_index, the only source.", flag="--wheelhouse"),
     Setting("no_index", _to_bool, False, "Never contact a package index (offline builds).", flag="--no-index"),
     Setting("disable_collectstatic", _to_bool, False, "Skip Django's collectstatic.", env=("DISABLE_COLLECTSTATIC",)),
+    Setting("lock_groups", _to_list, [], "Dependency groups installed from a lock file besides the main ones (Poetry and uv groups; `dev` for Pipfile.lock's develop).", flag="--group"),
+    Setting("extras", _to_list, [], "Optional extras of the app installed from poetry.lock or uv.lock.", flag="--extra"),
     Setting("migrate", _to_bool, False, "Run Django's migrate before each start (warp's standard deploy hook).", env=("DJANGO_MIGRATE",)),
     # -- warp start
     Setting("entrypoint", _to_str, None, "WSGI/ASGI callable as package.module:callable.", env=("APP_MODULE",), flag="--entrypoint", group="start"),

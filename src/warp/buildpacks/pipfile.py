@@ -1,8 +1,9 @@
-"""pipfile lock file buildpack."""
+"""Pipfile.lock: its default packages (and develop with lock_groups: dev), hashes required, no pipenv."""
 
+import json
+
+from . import lockfile
 from ..errors import BuildError
-
-LOCK = {"pipfile": "Pipfile.lock", "poetry": "poetry.lock", "uv": "uv.lock"}["pipfile"]
 
 
 def detect(project, detection):
@@ -15,5 +16,62 @@ def inputs(project, detection):
     return [project.root / name for name in detection.dependency_files]
 
 
+def _entry_line(name, entry, root):
+    """(hashed?, requirement line) for one Pipfile.lock entry."""
+    extras = entry.get("extras") or ()
+    marker = entry.get("markers")
+    extra = f"[{','.join(extras)}]" if extras else ""
+    suffix = f" ; {marker}" if marker else ""
+    for vcs in ("git", "hg", "svn", "bzr"):
+        if vcs in entry:
+            ref = entry.get("ref")
+            url = f"{vcs}+{entry[vcs]}" + (f"@{ref}" if ref else "")
+            return False, f"{name}{extra} @ {url}{suffix}"
+    if "path" in entry:
+        path = str((root / entry["path"]).resolve())
+        return False, (f"-e {path}" if entry.get("editable") else f"{path}")
+    if "file" in entry:
+        return False, f"{name}{extra} @ {entry['file']}{suffix}"
+    version = entry.get("version", "")
+    if not version.startswith("=="):
+        raise BuildError(f"Pipfile.lock: {name} has no exact version ({version or 'none'})", "run `pipenv lock` again")
+    hashes = entry.get("hashes") or []
+    if not hashes:
+        raise BuildError(f"Pipfile.lock: {name} has no hashes", "run `pipenv lock` again so every package is hashed")
+    return True, lockfile.requirement_line(name, version[2:], hashes, marker, extras)
+
+
+def requirements(path, groups=()):
+    """lockfile.Requirements for a Pipfile.lock: ``default``, plus ``develop`` when "dev" is in groups."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BuildError(f"{path}: cannot read: {exc}", "make Pipfile.lock a readable file") from None
+    except ValueError as exc:
+        raise BuildError(f"{path}:{getattr(exc, 'lineno', 1)}: invalid JSON: {exc.msg}", "run `pipenv lock` again") from None
+    sections = ["default"] + (["develop"] if "dev" in groups or "develop" in groups else [])
+    result = lockfile.Requirements()
+    seen = set()
+    for section in sections:
+        for name, entry in (data.get(section) or {}).items():
+            if name in seen:
+                continue
+            seen.add(name)
+            hashed, line = _entry_line(name, entry, path.parent)
+            (result.hashed if hashed else result.unhashed).append(line)
+    # The source pipenv names "pypi" is the default index: where that is (a
+    # mirror, a proxy) is the host's pip configuration's business, not the
+    # lock's. Other sources are added as extra indexes; hashes pin the files.
+    for source in data.get("_meta", {}).get("sources", []):
+        url = source.get("url", "")
+        if url and str(source.get("name", "")).lower() != "pypi":
+            result.indexes.append(url)
+    return result
+
+
 def build(ctx):
-    raise BuildError(f"installing {LOCK} is not implemented yet in this warp", "use requirements.txt for now")
+    path = ctx.project.root / "Pipfile.lock"
+    reqs = requirements(path, ctx.project.config.lock_groups)
+    ctx.say(f"installing Pipfile.lock ({len(reqs.hashed) + len(reqs.unhashed)} packages, hashes required) with {ctx.installer}")
+    lockfile.install(ctx, reqs, "Pipfile.lock")
+    return {"installed_from": ["Pipfile.lock"], "packages": reqs.names()}

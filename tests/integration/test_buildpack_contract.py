@@ -1,0 +1,81 @@
+"""Buildpacks as shipped: CNB exit codes from bin/detect, and the folders inside the wheel."""
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from warp.buildpacks import all_buildpacks, buildpacks_dir
+
+REPO = Path(__file__).resolve().parents[2]
+NAMES = {"requirements", "pipfile", "poetry", "uv", "django"}
+
+
+def test_every_buildpack_has_the_contract_files():
+    packs = all_buildpacks()
+    assert {pack.name for pack in packs} == NAMES
+    for pack in packs:
+        for verb in ("detect", "build"):
+            path = pack.path / "bin" / verb
+            assert path.is_file() and os.access(path, os.X_OK), path
+    kinds = [pack.kind for pack in packs]
+    assert kinds.index("framework") > max(i for i, k in enumerate(kinds) if k == "package-manager")
+
+
+def run_detect(name, cwd):
+    env = {**os.environ, "WARP_PYTHON": sys.executable, "PYTHONPATH": str(REPO / "src")}
+    return subprocess.run([str(buildpacks_dir() / name / "bin" / "detect")], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_bin_detect_exits_0_when_it_applies_and_100_when_not(tmp_path):
+    (tmp_path / "requirements.txt").write_text("Flask\n")
+    (tmp_path / "app.py").write_text("from flask import Flask\napp = Flask(__name__)\n")
+    passed = run_detect("requirements", tmp_path)
+    assert passed.returncode == 0, passed.stderr
+    assert "requirements.txt" in passed.stdout
+    for name in ("pipfile", "poetry", "uv", "django"):
+        assert run_detect(name, tmp_path).returncode == 100
+
+
+def test_bin_detect_errors_are_not_a_silent_no(tmp_path):
+    (tmp_path / "Pipfile.lock").write_text("{}")
+    (tmp_path / "uv.lock").write_text("")
+    result = run_detect("pipfile", tmp_path)
+    assert result.returncode not in (0, 100)
+    assert "package_manager" in result.stderr
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory):
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(REPO), "-w", str(out)],
+                   check=True, capture_output=True, timeout=600)
+    return next(out.glob("warp-*.whl"))
+
+
+def test_wheel_ships_the_buildpacks(wheel):
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        for name in NAMES:
+            assert f"warp/_data/buildpacks/{name}/buildpack.toml" in names
+            info = archive.getinfo(f"warp/_data/buildpacks/{name}/bin/detect")
+            assert (info.external_attr >> 16) & 0o111, "bin/detect must stay executable"
+
+
+def test_installed_wheel_finds_its_buildpacks(wheel, tmp_path):
+    from lockfiles import make_env
+
+    python = make_env(tmp_path / "env")
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True,
+                   capture_output=True, timeout=300)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    code = "from warp.buildpacks import all_buildpacks, buildpacks_dir; print(buildpacks_dir()); print(len(all_buildpacks()))"
+    result = subprocess.run([str(python), "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    folder, count = result.stdout.split()
+    assert folder.endswith("warp/_data/buildpacks") and "site-packages" in folder
+    assert int(count) == len(NAMES)
