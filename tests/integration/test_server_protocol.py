@@ -187,3 +187,244 @@ def test_corpus_over_socket(parse_server, name, seed):
             assert resp.status == expect["error"], (expect["rule"], resp)
             assert resp.header("connection") == "close"
             assert reader.at_eof(), "connection must close after an error"
+
+
+# --- responses: framing, HEAD, write(), errors, file_wrapper -----------------------------
+
+def routes_app(environ, start_response):
+    path = environ["PATH_INFO"]
+    if path == "/chunked":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return (part for part in [b"one ", b"", b"two ", b"three"])
+    if path == "/write":
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        write(b"written ")
+        write(b"then ")
+        return [b"returned"]
+    if path == "/empty":
+        start_response("204 No Content", [])
+        return []
+    if path == "/not-modified":
+        start_response("304 Not Modified", [("ETag", '"x"')])
+        return [b""]
+    if path == "/error-before":
+        raise RuntimeError("boom before the response started")
+    if path == "/error-after":
+        def gen():
+            yield b"partial"
+            raise RuntimeError("boom in the middle")
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return gen()
+    if path == "/short":
+        start_response("200 OK", [("Content-Length", "10")])
+        return [b"12345"]
+    if path == "/not-bytes":
+        start_response("200 OK", [])
+        return ["text is not bytes"]
+    if path == "/file":
+        f = open(environ["QUERY_STRING"], "rb")
+        f.seek(3)
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return environ["wsgi.file_wrapper"](f, 4096)
+    if path == "/readline":
+        lines = list(environ["wsgi.input"])
+        start_response("200 OK", [])
+        return [b"%d lines, last %s" % (len(lines), lines[-1] if lines else b"")]
+    if path == "/app-close":
+        start_response("200 OK", [("Connection", "close"), ("Content-Length", "2")])
+        return [b"ok"]
+    return echo_app(environ, start_response)
+
+
+@pytest.fixture(scope="module", params=sorted(SERVERS))
+def routes_server(request):
+    with SERVERS[request.param](routes_app) as server:
+        yield server
+
+
+def test_response_without_length_is_chunked_for_http11(routes_server):
+    with connect(routes_server.port) as sock:
+        sock.sendall(b"GET /chunked HTTP/1.1\r\nHost: h\r\n\r\n")
+        reader = Reader(sock)
+        resp = reader.response()
+        assert resp.header("transfer-encoding") == "chunked"
+        assert resp.body == b"one two three"
+        sock.sendall(b"GET /chunked HTTP/1.1\r\nHost: h\r\n\r\n")  # still alive
+        assert reader.response().body == b"one two three"
+
+
+def test_response_without_length_closes_for_http10(routes_server):
+    with connect(routes_server.port) as sock:
+        sock.sendall(b"GET /chunked HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        reader = Reader(sock)
+        resp = reader.response()
+        assert resp.header("transfer-encoding") is None and resp.header("content-length") is None
+        assert resp.header("connection") == "close"
+        assert resp.body == b"one two three"  # read until the server closed
+
+
+def test_write_callable_and_returned_body_are_both_sent(routes_server):
+    resp = request(routes_server.port, b"GET /write HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert resp.body == b"written then returned"
+
+
+def test_head_never_sends_a_body(routes_server):
+    with connect(routes_server.port) as sock:
+        reader = Reader(sock)
+        for path in (b"/", b"/chunked", b"/write"):
+            sock.sendall(b"HEAD " + path + b" HTTP/1.1\r\nHost: h\r\n\r\n")
+            resp = reader.response(head_request=True)
+            assert resp.status == 200 and resp.header("transfer-encoding") is None
+        # had a body been sent, this response would start with it
+        sock.sendall(b"GET /write HTTP/1.1\r\nHost: h\r\n\r\n")
+        assert reader.response().body == b"written then returned"
+    # a HEAD for a known-length body announces that length
+    resp = request(routes_server.port, b"HEAD / HTTP/1.1\r\nHost: h\r\n\r\n", head_request=True)
+    assert int(resp.header("content-length")) > 0
+
+
+def test_204_and_304_have_no_body_and_keep_alive(routes_server):
+    with connect(routes_server.port) as sock:
+        reader = Reader(sock)
+        for path in (b"/empty", b"/not-modified", b"/empty"):
+            sock.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: h\r\n\r\n")
+            resp = reader.response()
+            assert resp.status in (204, 304)
+            assert resp.header("content-length") is None and resp.header("transfer-encoding") is None
+
+
+def test_app_error_before_start_gives_500_and_close(routes_server):
+    with connect(routes_server.port) as sock:
+        sock.sendall(b"GET /error-before HTTP/1.1\r\nHost: h\r\n\r\n")
+        reader = Reader(sock)
+        resp = reader.response()
+        assert resp.status == 500 and resp.header("connection") == "close"
+        assert b"boom" not in resp.body  # no traceback leaks to the client
+        assert reader.at_eof()
+
+
+@pytest.mark.parametrize("path", [b"/error-after", b"/short"])
+def test_broken_response_body_drops_the_connection(routes_server, path):
+    with connect(routes_server.port) as sock:
+        sock.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: h\r\n\r\n")
+        reader = Reader(sock)
+        with pytest.raises(EOFError):
+            reader.response()  # truncated: the client sees the connection end mid-body
+
+
+def test_non_bytes_body_is_a_500(routes_server):
+    resp = request(routes_server.port, b"GET /not-bytes HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert resp.status == 500
+
+
+def test_app_connection_close_header_closes(routes_server):
+    with connect(routes_server.port) as sock:
+        sock.sendall(b"GET /app-close HTTP/1.1\r\nHost: h\r\n\r\n")
+        reader = Reader(sock)
+        resp = reader.response()
+        assert resp.body == b"ok" and resp.header("connection") == "close"
+        assert reader.at_eof()
+
+
+def test_file_wrapper_sends_the_rest_of_the_file(routes_server, tmp_path):
+    data = bytes(range(256)) * 1000
+    target = tmp_path / "blob.bin"
+    target.write_bytes(data)
+    with connect(routes_server.port) as sock:
+        reader = Reader(sock)
+        for method in (b"GET", b"HEAD"):
+            sock.sendall(method + b" /file?" + str(target).encode() + b" HTTP/1.1\r\nHost: h\r\n\r\n")
+            resp = reader.response(head_request=method == b"HEAD")
+            assert resp.header("content-length") == str(len(data) - 3)
+            if method == b"GET":
+                assert resp.body == data[3:]
+        sock.sendall(b"GET /write HTTP/1.1\r\nHost: h\r\n\r\n")
+        assert reader.response().body == b"written then returned"
+
+
+def test_wsgi_input_iterates_lines_of_a_chunked_body(routes_server):
+    resp = request(routes_server.port,
+                   b"POST /readline HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   b"4\r\na\nb\n\r\n3\r\nc\nd\r\n0\r\n\r\n")
+    assert resp.body == b"4 lines, last d"
+
+
+def test_expect_100_continue_gets_interim_response_before_body(routes_server):
+    with connect(routes_server.port) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+        reader = Reader(sock)
+        interim = reader.response(skip_interim=False)
+        assert interim.status == 100
+        sock.sendall(b"hello")
+        resp = reader.response()
+        assert resp.status == 200 and json.loads(resp.body)["body"] == "hello"
+
+
+def test_expect_100_continue_refused_body_gets_413_without_100(routes_server):
+    with connect(routes_server.port) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n"
+                     b"Content-Length: 999999999999\r\n\r\n")
+        resp = Reader(sock).response(skip_interim=False)
+        assert resp.status == 413
+
+
+@pytest.mark.parametrize("kind", sorted(SERVERS))
+def test_should_close_finishes_the_request_then_closes(kind):
+    holder = []
+
+    def app(environ, start_response):
+        holder[0].tracker.closing = True  # e.g. max-requests reached during this request
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    with SERVERS[kind](app) as server:
+        holder.append(server)
+        with connect(server.port) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n\r\nGET /never HTTP/1.1\r\nHost: h\r\n\r\n")
+            reader = Reader(sock)
+            resp = reader.response()
+            assert resp.status == 200 and resp.header("connection") == "close"
+            assert reader.at_eof()  # the pipelined second request is not served
+
+
+def test_date_header_is_present(routes_server):
+    resp = request(routes_server.port, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert resp.header("date", "").endswith(" GMT")
+
+
+# --- mount prefix and proxy headers --------------------------------------------------------
+
+def test_script_name_mount_prefix():
+    with SERVERS["loop"](echo_app, script_name="/app/") as server:
+        env = json.loads(request(server.port, b"GET /app/x/y HTTP/1.1\r\nHost: h\r\n\r\n").body)
+        assert env["SCRIPT_NAME"] == "/app" and env["PATH_INFO"] == "/x/y"
+        env = json.loads(request(server.port, b"GET /app HTTP/1.1\r\nHost: h\r\n\r\n").body)
+        assert env["SCRIPT_NAME"] == "/app" and env["PATH_INFO"] == ""
+        assert request(server.port, b"GET /application HTTP/1.1\r\nHost: h\r\n\r\n").status == 404
+        assert request(server.port, b"GET /other HTTP/1.1\r\nHost: h\r\n\r\n").status == 404
+
+
+PROXIED = (b"GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 203.0.113.9, 198.51.100.2\r\n"
+           b"X-Forwarded-Proto: https\r\n\r\n")
+
+
+def test_forwarded_headers_trusted_from_loopback_by_default(echo_server):
+    env = json.loads(request(echo_server.port, PROXIED).body)
+    assert env["REMOTE_ADDR"] == "198.51.100.2"  # the address the trusted proxy saw
+    assert env["wsgi.url_scheme"] == "https"
+    env = json.loads(request(echo_server.port,
+                             b"GET / HTTP/1.1\r\nHost: h\r\n"
+                             b"Forwarded: for=192.0.2.60;proto=https, for=\"[2001:db8::1]:4711\"\r\n\r\n").body)
+    assert env["REMOTE_ADDR"] == "2001:db8::1" and env["wsgi.url_scheme"] == "https"
+
+
+def test_forwarded_headers_ignored_from_untrusted_peer():
+    with SERVERS["loop"](echo_app, forwarded_allow_ips=("192.0.2.1",)) as server:
+        env = json.loads(request(server.port, PROXIED).body)
+        assert env["REMOTE_ADDR"] == "127.0.0.1" and env["wsgi.url_scheme"] == "http"
+
+
+def test_header_with_underscore_cannot_spoof_a_dashed_one(echo_server):
+    env = json.loads(request(echo_server.port,
+                             b"GET / HTTP/1.1\r\nHost: h\r\nX_Custom: spoofed\r\n\r\n").body)
+    assert env["HTTP_X_CUSTOM"] is None

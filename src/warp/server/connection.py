@@ -410,9 +410,11 @@ class ConnectionLoop:
         self.accepting = False
 
     def close_idle(self) -> None:
-        """Close keep-alive connections that are waiting for a next request."""
+        """Close keep-alive connections waiting for a next request.  Connections that
+        have not sent their first request yet are left to it (or to header_timeout):
+        their client has no reason to expect a close and would not retry."""
         for conn in list(self.conns.values()):
-            if conn.state == IDLE and not conn.buf:
+            if conn.state == IDLE and conn.requests and not conn.buf:
                 self._close(conn)
 
     def drain(self, timeout: float) -> None:
@@ -421,7 +423,7 @@ class ConnectionLoop:
         self.stop_accepting()
         self.close_idle()
         deadline = time.monotonic() + timeout
-        while any(c.state != IDLE for c in self.conns.values()):
+        while any(c.state != IDLE or not c.requests for c in self.conns.values()):
             left = deadline - time.monotonic()
             if left <= 0:
                 break
