@@ -37,7 +37,7 @@ from .errors import BuildError
 from .hooks import find_hooks, run_hook, standard_hooks
 
 # Settings whose value changes what a build produces; part of its fingerprint.
-BUILD_SETTINGS = ("python", "package_manager", "installer", "wheelhouse", "no_index", "disable_collectstatic", "server")
+BUILD_SETTINGS = ("python", "package_manager", "installer", "wheelhouse", "no_index", "disable_collectstatic", "server", "lock_groups", "extras")
 
 
 @dataclass(frozen=True)
