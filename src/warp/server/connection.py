@@ -98,15 +98,16 @@ CLOSED = 4
 class Connection:
     """One client connection: its receive buffer, parser state and response writing."""
 
-    __slots__ = ("sock", "fd", "peer", "service", "reader",
+    __slots__ = ("sock", "fd", "peer", "service", "tracker", "reader",
                  "state", "deadline", "environ", "keep_alive", "requests", "registered")
 
-    def __init__(self, sock: socket.socket, peer, service: Service) -> None:
+    def __init__(self, sock: socket.socket, peer, service: Service, tracker=None) -> None:
         sock.setblocking(False)
         self.sock = sock
         self.fd = sock.fileno()
         self.peer = peer
         self.service = service
+        self.tracker = tracker or service.tracker
         self.reader = RequestReader(service.limits)
         self.state = IDLE
         self.deadline = 0.0
@@ -190,14 +191,14 @@ class Connection:
             raise TimeoutError("client stopped reading the response")
 
     def should_close(self) -> bool:
-        return self.service.tracker.should_close()
+        return self.tracker.should_close()
 
     # -- requests --
 
     def handle(self, req, body) -> bool:
         """Answer one request; True when the connection may stay open."""
         service = self.service
-        tracker = service.tracker
+        tracker = self.tracker
         self.requests += 1
         tracker.request_started(req.method, req.path)
         status, sent, keep_alive = 500, 0, False
@@ -253,7 +254,7 @@ class Connection:
 
     def reject(self, error: HTTPError) -> None:
         """Answer an invalid request; the caller closes the connection afterwards."""
-        tracker = self.service.tracker
+        tracker = self.tracker
         tracker.request_started("-", "-")
         sent = self.send_error(error.status, error.reason, error.detail)
         tracker.request_finished(error.status, sent)
@@ -345,7 +346,7 @@ class ConnectionLoop:
 
     The worker owns the listening sockets and its own loop::
 
-        loop = ConnectionLoop(listeners, app, config, tracker)
+        loop = ConnectionLoop(listeners, app, config, tracker)  # or tracker_for=make_tracker
         while running:
             loop.run_once(1.0)      # heartbeat, signals, etc. between rounds
         loop.drain(graceful_timeout)
@@ -354,12 +355,17 @@ class ConnectionLoop:
     tracker's request_started/request_finished bracket it exactly as with
     `serve_connection`).  Incomplete heads and bodies are buffered while other
     connections are served; `header_timeout` and `keepalive_timeout` are enforced.
+    `tracker_for(client_addr)`, when given, makes one tracker per connection (e.g. to put
+    the client address in the access log); otherwise every connection shares `tracker`.
     When `tracker.should_close()` turns true the loop stops accepting and closes idle
     connections by itself; requests in progress are finished with `Connection: close`.
     """
 
-    def __init__(self, listeners, app, config, tracker=None) -> None:
+    def __init__(self, listeners, app, config, tracker=None, tracker_for=None) -> None:
+        if tracker is None and tracker_for is not None:
+            tracker = tracker_for("")  # consulted for should_close() between rounds
         self.service = Service(app, config, tracker)
+        self.tracker_for = tracker_for
         self.config = config
         self.selector = selectors.DefaultSelector()
         self.listeners = list(listeners)
@@ -474,7 +480,8 @@ class ConnectionLoop:
                 raise
             if sock.family != socket.AF_UNIX:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn = Connection(sock, addr, service)
+            conn = Connection(sock, addr, service,
+                              self.tracker_for(addr) if self.tracker_for is not None else None)
             conn.deadline = time.monotonic() + self.config.header_timeout
             self.conns[conn.fd] = conn
             # The request has often arrived with the connection: read it now, and only
