@@ -157,7 +157,7 @@ class Worker:
         self.scoreboard.set_state(self.slot, READY)
         self.log.debug(f"worker {os.getpid()} ready (generation {self.generation})")
         if self.config.threads <= 1:
-            self._accept_loop(0)
+            self._connection_loop()
         else:
             self._run_threads()
         for sock in self.sockets:
@@ -252,6 +252,19 @@ class Worker:
             except OSError as exc:
                 if exc.errno != errno.EBADF:
                     raise
+
+    def _connection_loop(self) -> None:
+        """One thread multiplexing every connection (helper "http"'s ConnectionLoop, see
+        SERVER_CONTRACT amendment): idle keep-alive and slow clients cost a descriptor,
+        not the worker."""
+        from .connection import ConnectionLoop
+        loop = ConnectionLoop(self.sockets, self.app, self.config,
+                              tracker_for=lambda addr: RequestTracker(self, 0, _client_text(addr)))
+        while self.alive:
+            self._beat()
+            self._check_master()
+            loop.run_once(1.0)
+        loop.drain(self.config.graceful_timeout)
 
     def _handle(self, conn: socket.socket, addr, thread: int) -> None:
         conn.setblocking(True)
