@@ -173,7 +173,7 @@ def choose_interpreter(wanted=None, where=None, environ=None, interpreters=None)
     if fitting:
         return fitting[0]
     found = ", ".join(i.version_text for i in sorted(interpreters, key=lambda i: i.version)) or "none"
-    source = f" (from {where})" if where else ""
+    source = f" ({where})" if where else ""
     raise BuildError(
         f"Python {wanted} wanted{source}, but this host has Python {found}",
         "install that version (e.g. `pyenv install`) or change the wanted version",
@@ -384,7 +384,7 @@ def wanted_python(project, detection=None):
     config = project.config
     if config.python and config.source("python") != "default":
         source = config.source("python")
-        return str(config.python), ("warp.yaml" if source == "warp.yaml" else source)
+        return str(config.python), f"setting python from {source}"
     if detection is None:
         return None, None
     fact = getattr(detection, "python", None)

@@ -236,3 +236,30 @@ def test_empty_folder_is_one_line_and_exit_1(tmp_path):
     result = warp("build", cwd=tmp_path)
     assert result.returncode == 1
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_venv_outside_the_app_keeps_its_generations_beside_it(tmp_path):
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "wsgi.py").write_text(WSGI_APP)
+    (app / "warp.yaml").write_text(f"venv: {tmp_path / 'elsewhere' / 'venv'}\n")
+    result = warp("build", "--json", cwd=app)
+    assert result.returncode == 0, result.stderr
+    venv = tmp_path / "elsewhere" / "venv"
+    assert venv.is_symlink() and os.readlink(venv).startswith("venv.envs/")
+    assert json.loads(result.stdout)["venv"] == str(venv)
+    shown = warp("exec", "python", "-c", "import sys; print(sys.prefix)", cwd=app)
+    assert shown.stdout.strip() == str(venv)
+    assert not (app / ".warp" / "envs").exists()
+
+
+def test_a_copied_app_folder_keeps_a_working_environment(flask_app, tmp_path):
+    """The venv link is relative, so a copy of the app (as into an image) resolves to its own copy."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(flask_app, copy, symlinks=True)
+    assert os.path.realpath(copy / ".warp" / "venv").startswith(str(copy))
+    shown = warp("exec", "python", "-c", "import flask, sys; print(sys.prefix)", cwd=copy)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == str(copy / ".warp" / "venv")

@@ -42,7 +42,7 @@ def test_missing_version_names_wanted_and_found():
     with pytest.raises(BuildError) as caught:
         choose_interpreter("3.5", where="runtime.txt", interpreters=HOST)
     message = str(caught.value)
-    assert "Python 3.5 wanted (from runtime.txt)" in message
+    assert "Python 3.5 wanted (runtime.txt)" in message
     assert "3.9.18, 3.11.7, 3.12.1" in message
     assert "\n" not in message
 

@@ -1,0 +1,66 @@
+"""A project made by `django-admin startproject`, built by warp: collectstatic and the migrate hook."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from warp.environment import runtime_environ
+from warp.hooks import run_hook
+from warp.project import open_project
+
+
+def warp(*args, cwd, env=None, timeout=300):
+    return subprocess.run(
+        [sys.executable, "-m", "warp.cli", *args], cwd=cwd, env=env,
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def django_project(tmp_path_factory):
+    """Django installed by a first build, then `startproject` run inside the app's environment."""
+    root = tmp_path_factory.mktemp("django")
+    (root / "requirements.txt").write_text("django\n")
+    first = warp("build", cwd=root)
+    assert first.returncode == 0, first.stderr
+    made = warp("exec", "django-admin", "startproject", "mysite", ".", cwd=root)
+    assert made.returncode == 0, made.stderr
+    assert (root / "manage.py").is_file()
+    return root
+
+
+def test_build_collects_static_files_with_a_default_static_root(django_project):
+    result = warp("build", "--json", cwd=django_project)
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["noop"] is False  # the new settings module is an input
+    packs = {pack["name"]: pack for pack in record["buildpacks"]}
+    assert list(packs) == ["requirements", "django"]
+    assert packs["django"]["result"]["collectstatic"] == "ran"
+    assert (django_project / "staticfiles" / "admin" / "css" / "base.css").is_file()
+    assert "Django" in record["packages"]
+    check = warp("exec", "python", "manage.py", "check", cwd=django_project)
+    assert check.returncode == 0, check.stderr
+    again = warp("build", "--json", cwd=django_project)
+    assert json.loads(again.stdout)["noop"] is True
+
+
+def test_disable_collectstatic_is_honoured(django_project):
+    env = dict(os.environ, DISABLE_COLLECTSTATIC="1")
+    result = warp("build", "--json", cwd=django_project, env=env)
+    assert result.returncode == 0, result.stderr
+    packs = {pack["name"]: pack for pack in json.loads(result.stdout)["buildpacks"]}
+    assert packs["django"]["result"]["collectstatic"] == "skipped"
+
+
+def test_standard_migrate_hook_migrates_before_start(django_project):
+    assert not (django_project / "db.sqlite3").exists()
+    project = open_project(django_project, environ=dict(os.environ, WARP_MIGRATE="1"))
+    lines = []
+    ran = run_hook(project, "deploy", runtime_environ(project), lines.append)
+    assert ran == ["warp's django-migrate/deploy"]
+    assert any("Applying auth" in line for line in lines)
+    assert (django_project / "db.sqlite3").is_file()
