@@ -59,19 +59,25 @@ def find_uv(environ=None):
 
 
 def pip_config(python, environ):
-    """pip's effective configuration as pip itself resolves it: {"global.index-url": value, ...}."""
+    """pip's effective configuration for `pip install`, as pip resolves it: {"index-url": value, ...}."""
     result = subprocess.run(
         [str(python), "-m", "pip", "config", "list"], env=clean_environ(environ),
         capture_output=True, text=True, timeout=120,
     )
-    config = {}
+    # pip lists the merged files' values as "<section>.<name>" and its
+    # environment variables as ":env:.<name>". For `pip install`, variables
+    # win over the [install] section, which wins over [global].
+    rank = {":env:": 3, "install": 2, "global": 1}
+    config, ranks = {}, {}
     for line in result.stdout.splitlines():
         if "=" not in line:
             continue
         key, value = line.split("=", 1)
-        key = key.split(":", 2)[-1] if key.startswith(":env:") else key  # ":env:.cert" -> ".cert"
         section, _, name = key.rpartition(".")
-        config[name] = value.strip().strip("'\"")  # later lines (env) win over files
+        if section not in rank or rank[section] < ranks.get(name, 0):
+            continue
+        config[name] = value.strip().strip("'\"")
+        ranks[name] = rank[section]
     return config
 
 

@@ -168,8 +168,11 @@ def _select_by_groups(packages, groups, extras):
             continue
         markers = package.get("markers")
         marker = _or([markers.get(g) for g in in_groups]) if isinstance(markers, dict) else markers
+        if package.get("optional") and not any(
+                re.search(rf"""extra\s*==\s*["']{re.escape(extra)}["']""", marker or "") for extra in extras):
+            continue  # optional, and none of the extras that bring it was asked for
         applies, marker = _resolve_extras(marker, extras)
-        if package.get("optional") and not applies:
+        if not applies:
             continue
         chosen[canonical(package["name"])] = marker
     return chosen

@@ -18,6 +18,9 @@ def inputs(project, detection):
     files = [root / name for name in detection.dependency_files]
     if detection.package_manager.value == "requirements":
         files += requirement_files(root / "requirements.txt")
+        # requirements.txt often installs the app itself ("-e ." or "."):
+        # its package metadata then decides what gets installed too.
+        files += [root / name for name in ("pyproject.toml", "setup.py", "setup.cfg")]
     return files
 
 
