@@ -237,5 +237,21 @@ def build_command(app_dir, as_json, clean, wheelhouse, no_index, installer, pack
     progress(result.summary)
 
 
+@main.command("status")
+@app_option
+@json_option
+@click.option("--stats", "stats_address", default="", metavar="ADDRESS",
+              help="The server's stats socket, if it was started with --stats.")
+def status_command(app_dir, as_json, stats_address):
+    """Show the bundled server's workers: pid, state, requests, memory, request in flight."""
+    from .status import format_table, status
+
+    doc = _run(lambda: status(app_dir, stats_address), as_json)
+    if as_json:
+        _emit_json(doc)
+        return
+    click.echo(format_table(doc))
+
+
 if __name__ == "__main__":
     main()

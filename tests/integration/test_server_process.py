@@ -236,3 +236,43 @@ def test_json_access_log(app_dir):
         record = json.loads(line)
         assert record["method"] == "GET" and record["path"] == "/sleep" and record["status"] == 200
         assert record["pid"] in server.worker_pids() and record["bytes"] > 0
+
+
+def _warp(app_dir, *args):
+    import subprocess
+    import sys
+    from server_process import SRC
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    return subprocess.run([sys.executable, "-m", "warp.cli", *args], cwd=str(app_dir), env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_warp_status_shows_the_workers(app_dir):
+    with Server(app_dir, "hello:application", "--workers", "2") as server:
+        server.wait_serving(workers=2)
+        slow = ThreadPoolExecutor(1).submit(server.get, "/sleep?s=2")
+        wait_for(lambda: any(w["busy"] for w in server.stats()["workers"]), what="busy worker")
+        result = _warp(app_dir, "status", "--json")
+        assert result.returncode == 0, result.stderr
+        doc = json.loads(result.stdout)
+        assert doc["master_pid"] == server.proc.pid
+        assert {w["pid"] for w in doc["workers"]} == server.worker_pids(("idle", "busy"))
+        states = sorted(w["state"] for w in doc["workers"])
+        assert states == ["busy", "idle"]
+        busy = [w for w in doc["workers"] if w["state"] == "busy"][0]
+        assert busy["busy"][0]["method"] == "GET" and busy["busy"][0]["path"] == "/sleep"
+        table = _warp(app_dir, "status")
+        assert table.returncode == 0, table.stderr
+        lines = table.stdout.splitlines()
+        assert lines[0].startswith(f"master {server.proc.pid}") and "workers 2/2" in lines[0]
+        for w in doc["workers"]:
+            assert any(line.startswith(str(w["pid"])) and w["state"] in line for line in lines)
+        assert any("GET /sleep" in line for line in lines)
+        slow.result(timeout=30)
+
+
+def test_warp_status_without_a_server_is_one_line_and_fails(tmp_path):
+    result = _warp(tmp_path, "status")
+    assert result.returncode == 1
+    assert result.stderr.startswith("warp: error: no warp server answers for") and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
