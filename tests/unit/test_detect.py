@@ -124,3 +124,16 @@ def test_to_dict_is_json(tmp_path):
     for key in ("python", "interpreter", "package_manager", "framework", "installer", "entrypoint", "server", "hooks"):
         assert set(data[key]) >= {"value", "reason"}
     assert data["package_manager"]["files"] == ["requirements.txt"]
+
+
+def test_hooks_present_are_listed_with_their_files(tmp_path):
+    hook = tmp_path / ".warp" / "hooks" / "build"
+    hook.parent.mkdir(parents=True)
+    hook.write_text("#!/bin/sh\necho built\n")
+    hook.chmod(0o755)
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "pre_compile").write_text("#!/bin/sh\n")
+    (tmp_path / "bin" / "pre_compile").chmod(0o755)
+    detection = app(tmp_path, {"wsgi.py": WSGI})
+    assert detection.hooks.value["build"] == ".warp/hooks/build"
+    assert detection.hooks.value["pre-build"] == "bin/pre_compile"

@@ -100,3 +100,25 @@ def build(ctx):
                              "fix the error above, or set DISABLE_COLLECTSTATIC=1 to skip collectstatic")
     summary = (result.stdout.strip().splitlines() or [""])[-1]
     return {"collectstatic": "ran", "summary": summary, **facts}
+
+
+def static_map(project):
+    """{URL prefix: folder} of the static files the last build collected, for the server to serve.
+
+    Read from the build record (.warp/build.json), where collectstatic's real
+    STATIC_URL and STATIC_ROOT were written; {} when nothing was collected
+    or STATIC_URL is a full URL (a CDN serves those).
+    """
+    try:
+        record = json.loads(Path(project.build_record).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    for pack in record.get("buildpacks", []):
+        result = pack.get("result") if isinstance(pack, dict) else None
+        if not isinstance(result, dict) or pack.get("name") != "django" or result.get("collectstatic") != "ran":
+            continue
+        url = result.get("static_url") or ""
+        if not url or "://" in url or url.startswith("//"):
+            return {}
+        return {"/" + url.strip("/") + "/": result["static_root"]}
+    return {}
