@@ -49,10 +49,19 @@ def test_runtime_user_port_healthcheck_and_start():
     assert "EXPOSE 9123" in final
     assert any(line.startswith("ENV ") and "PORT=9123" in line for line in final)
     assert any(line.startswith("HEALTHCHECK") and '"warp", "health"' in line for line in final)
-    assert final[-1].startswith('CMD ["warp", "start"')
+    assert any(line.startswith('CMD ["warp", "start"') for line in final)
     assert 'ENTRYPOINT ["/usr/local/bin/warp-entrypoint"]' in final
     # The app's files come over owned by the fixed user with group 0.
     assert any(line.startswith("COPY --from=build --chown=1001:0 /app") for line in final)
+
+
+def test_labels_are_one_instruction_after_the_app_copy():
+    _, final = stages(render(ImageFacts(base_image="b", labels={"org.opencontainers.image.created": "2026-01-01T00:00:00Z", "x": 'say "hi"'})))
+    assert " ".join(final[-1].split()) == 'LABEL org.opencontainers.image.created="2026-01-01T00:00:00Z" x="say \\"hi\\""'
+    # Metadata sits before the app's files, so a code change leaves it cached.
+    app_copy = next(i for i, line in enumerate(final) if line.startswith("COPY --from=build --chown"))
+    assert app_copy == len(final) - 2
+    assert all(not line.startswith(("ENV", "USER", "CMD", "EXPOSE")) for line in final[app_copy:])
 
 
 def test_dependency_files_are_copied_and_fetched_before_the_source():

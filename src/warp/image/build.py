@@ -180,6 +180,7 @@ def prepare(app_dir=".", name="app", base_image=None, environ=None):
 
     deps = ctx.dependency_files(project.root, config.package_manager)
     pip_files = pipconf.build_files(pipconf.read_pip_config(environ))
+    labels = oci_labels(project.root, reference)
     facts = render.ImageFacts(
         base_image=base,
         port=config.port,
@@ -187,6 +188,7 @@ def prepare(app_dir=".", name="app", base_image=None, environ=None):
         prefetch_requirements=deps.prefetch,
         no_prefetch_reason=deps.reason,
         build_env=pip_files.environment,
+        labels=labels,
     )
     dockerfile = render.render(facts)
     wheel_name, wheel_bytes = wheel.build_wheel()
@@ -196,7 +198,7 @@ def prepare(app_dir=".", name="app", base_image=None, environ=None):
     warp_files["entrypoint.sh"] = (ENTRYPOINT.read_bytes(), 0o755)
     patterns = ctx.ignore_patterns(project.root, project.venv)
     context = ctx.make_context(project.root, dockerfile, warp_files, patterns)
-    return Prepared(reference, base, config.port, dockerfile, context, oci_labels(project.root, reference))
+    return Prepared(reference, base, config.port, dockerfile, context, labels)
 
 
 def _detected_python(project):
@@ -226,7 +228,7 @@ def build_image(app_dir=".", name="app", base_image=None, environ=None, client=N
     yield from ensure_base_image(client, plan.base_image)
     yield f"building {plan.reference} on {plan.base_image}"
     build_started = time.monotonic()
-    image_id = yield from _stream_build(client, plan.context.data, plan.reference, plan.labels, no_cache)
+    image_id = yield from _stream_build(client, plan.context.data, plan.reference, no_cache)
     build_seconds = time.monotonic() - build_started
 
     image = client.images.get(image_id)
@@ -245,14 +247,14 @@ def build_image(app_dir=".", name="app", base_image=None, environ=None, client=N
     )
 
 
-def _stream_build(client, data, reference, labels, no_cache=False):
+def _stream_build(client, data, reference, no_cache=False):
     """Run the build, yield its lines, return the image id; WarpError on failure."""
     import docker
 
     step, last_output, image_id = None, None, None
     try:
         stream = client.api.build(
-            fileobj=data, custom_context=True, tag=reference, labels=labels,
+            fileobj=data, custom_context=True, tag=reference,
             rm=True, forcerm=True, pull=False, decode=True, nocache=no_cache,
         )
         for event in stream:

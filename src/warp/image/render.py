@@ -38,6 +38,8 @@ class ImageFacts:
     no_prefetch_reason: str = ""
     # Environment of the build stage only (CA bundle for pip's friends).
     build_env: dict = field(default_factory=dict)
+    # OCI labels; the last instruction, as "created" changes on every build.
+    labels: dict = field(default_factory=dict)
     uid: int = APP_UID
     app_dir: str = APP_DIR
 
@@ -88,6 +90,13 @@ def _build_env(facts):
     return "ENV " + pairs
 
 
+def _labels(facts):
+    if not facts.labels:
+        return "# (no labels)"
+    pairs = " \\\n      ".join(f"{key}={json.dumps(str(value))}" for key, value in sorted(facts.labels.items()))
+    return "LABEL " + pairs
+
+
 def values(facts):
     """Every placeholder's text for ``facts``."""
     return {
@@ -97,6 +106,7 @@ def values(facts):
         "app_dir": facts.app_dir,
         "build_env": _build_env(facts),
         "dependency_steps": _dependency_steps(facts),
+        "labels": _labels(facts),
     }
 
 
