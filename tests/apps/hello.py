@@ -4,9 +4,15 @@ Routes: /            "hello v<VERSION> pid <pid>"
         /sleep?s=N   sleeps N seconds first (a slow request)
         /grow?mb=N   keeps N MiB more allocated in this worker (memory ceiling tests)
         /exit        the worker process dies on the spot (os._exit)
+        /wedge       a background thread holds the GIL for minutes: the worker is
+                     idle but wedged (its accept loop cannot run)
+        /orphan      leaves a grandchild process that outlives its parent (it gets
+                     reparented to PID 1, which must reap it)
 """
 
 import os
+import re
+import threading
 import time
 
 VERSION = 1
@@ -26,6 +32,18 @@ def application(environ, start_response):
         _hoard.append(bytearray(int(query.get("mb", "1")) * 1024 * 1024))
     elif path == "/exit":
         os._exit(17)
+    elif path == "/wedge":
+        # Catastrophic backtracking runs inside the regex engine without releasing
+        # the GIL; start it a moment later so this response still goes out.
+        threading.Timer(0.3, lambda: re.match(r"(a+)+$", "a" * 64 + "b")).start()
+    elif path == "/orphan":
+        child = os.fork()
+        if child == 0:
+            if os.fork() == 0:
+                time.sleep(0.5)
+                os._exit(0)
+            os._exit(0)
+        os.waitpid(child, 0)
     body = f"hello v{VERSION} pid {os.getpid()}\n".encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]

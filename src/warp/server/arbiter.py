@@ -341,15 +341,16 @@ class Arbiter:
         if record.stopping_since is not None and not record.kill_reason:
             self.log.info(f"worker {pid} stopped ({how})")
             return
+        if (record.kill_reason.startswith("startup timeout")
+                and record.generation not in self.generations_ready):
+            # No worker of this code ever got ready: it cannot start, so do not loop.
+            self.log.error(f"worker {pid} {how} ({record.kill_reason})")
+            self._boot_failed(record, EXIT_BOOT_ERROR)
+            return
         if record.kill_reason:
             self.log.warning(f"worker {pid} {how} ({record.kill_reason}); replacing it")
         else:
             self.log.error(f"worker {pid} {how} unexpectedly; replacing it")
-        if record.generation not in self.generations_ready and record.generation == self.generation:
-            # Killed while starting (startup timeout): the new code cannot start.
-            if record.kill_reason.startswith("startup timeout"):
-                self._boot_failed(record, EXIT_BOOT_ERROR)
-                return
         self._note_crash(record)
 
     def _boot_failed(self, record: WorkerRecord, code: int) -> None:
