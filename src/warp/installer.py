@@ -81,8 +81,13 @@ def pip_config(python, environ):
     return config
 
 
-def uv_environ(python, environ):
-    """``environ`` plus uv's equivalents of pip's effective configuration."""
+def uv_environ(python, environ, constraints=True):
+    """``environ`` plus uv's equivalents of pip's effective configuration.
+
+    ``constraints=False`` leaves pip's constraint files out: a hashed, fully
+    pinned install cannot be narrowed further, and uv refuses unpinned
+    constraints in --require-hashes mode (pip tolerates them).
+    """
     env = clean_environ(environ)
     config = pip_config(python, environ)
     extra = config.get("extra-index-url", "").split()
@@ -98,7 +103,8 @@ def uv_environ(python, environ):
         # default stops at the first index that has the package.
         put("UV_INDEX_STRATEGY", "unsafe-best-match")
     put("UV_FIND_LINKS", ",".join(config.get("find-links", "").split()))
-    put("UV_CONSTRAINT", " ".join(config.get("constraint", "").split()))
+    if constraints:
+        put("UV_CONSTRAINT", " ".join(config.get("constraint", "").split()))
     put("SSL_CERT_FILE", config.get("cert"))
     put("UV_INSECURE_HOST", " ".join(config.get("trusted-host", "").split()))
     put("UV_HTTP_TIMEOUT", config.get("timeout") or config.get("default-timeout"))
@@ -123,7 +129,7 @@ def install_command(ctx, args):
     """argv and environment that install ``args`` (pip install's arguments) into ctx.python."""
     if ctx.installer == "uv":
         argv = [find_uv(ctx.environ), "pip", "install", "--python", str(ctx.python), *source_args(ctx), *args]
-        return argv, uv_environ(ctx.python, ctx.environ)
+        return argv, uv_environ(ctx.python, ctx.environ, constraints="--require-hashes" not in args)
     argv = [str(ctx.python), "-m", "pip", "install", "--no-input", "--disable-pip-version-check",
             "--progress-bar", "off", *source_args(ctx), *args]
     return argv, clean_environ(ctx.environ)

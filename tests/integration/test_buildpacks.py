@@ -192,3 +192,37 @@ def test_conflicting_lock_files_stop_before_installing(tmp_path, lock_wheels):
     # The setting settles it.
     installed, _ = build(tmp_path, {"WARP_PACKAGE_MANAGER": "poetry"})
     assert installed["flask"] == lockfiles.FLASK
+
+
+OFFLINE = {"WARP_NO_INDEX": "1", "PIP_FIND_LINKS": "", "PIP_EXTRA_INDEX_URL": ""}
+
+
+@pytest.fixture(scope="session")
+def flask_wheelhouse(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("flask-wheelhouse")
+    lockfiles.pip_download(folder, f"flask=={lockfiles.FLASK}")
+    return folder
+
+
+@pytest.mark.parametrize("installer_name", ["uv", "pip"])
+def test_uv_lock_offline_from_a_wheelhouse(tmp_path, uv_lock, flask_wheelhouse, installer_name):
+    lockfiles.write_uv_project(tmp_path)
+    (tmp_path / "uv.lock").write_text(uv_lock)
+    environ = {**OFFLINE, "WARP_WHEELHOUSE": str(flask_wheelhouse), "WARP_INSTALLER": installer_name,
+               "UV_CACHE_DIR": str(tmp_path / "uv-cache")}
+    installed, results = build(tmp_path, environ)
+    assert installed["flask"] == lockfiles.FLASK
+    assert results[0]["tool"] == f"uv export + {installer_name}"
+
+
+def test_poetry_lock_offline_from_a_wheelhouse(tmp_path, lock_wheels, flask_wheelhouse):
+    lockfiles.write_poetry_lock(tmp_path, lock_wheels)
+    installed, _ = build(tmp_path, {**OFFLINE, "WARP_WHEELHOUSE": str(flask_wheelhouse)})
+    assert installed["flask"] == lockfiles.FLASK
+
+
+def test_pipfile_lock_with_the_uv_installer(tmp_path, lock_wheels):
+    lockfiles.write_pipfile_lock(tmp_path, lock_wheels)
+    installed, _ = build(tmp_path, {"WARP_INSTALLER": "uv"})
+    assert installed["flask"] == lockfiles.FLASK
+    assert "colorama" not in installed and "uv" not in installed

@@ -49,7 +49,11 @@ def build(ctx):
         raise BuildError(f"{root}: uv.lock without pyproject.toml", "commit the pyproject.toml that uv.lock was made from")
     uv = installer.find_uv(ctx.environ)
     env = installer.uv_environ(ctx.python, ctx.environ)
-    if ctx.installer == "uv":
+    # uv sync re-resolves when the lock's index is not the one it is told to
+    # use, so offline builds (wheelhouse, no index) install the exported
+    # hashed requirements instead: same files, same hashes, from local wheels.
+    offline = bool(ctx.wheelhouse or ctx.no_index)
+    if ctx.installer == "uv" and not offline:
         ctx.say("installing uv.lock with uv sync (hashes checked)")
         env["UV_PROJECT_ENVIRONMENT"] = str(venv_of(ctx.python))
         # --inexact: keep what warp added (pip, the server) instead of
@@ -58,10 +62,10 @@ def build(ctx):
                 *installer.source_args(ctx)]
         installer.run(argv, env, root, "uv.lock")
         return {"installed_from": ["uv.lock"], "tool": "uv sync"}
-    ctx.say(f"installing uv.lock with {ctx.installer} (exported by uv, hashes required)")
+    ctx.say(f"installing uv.lock with {ctx.installer} (exported by uv, hashes required{', local wheels only' if ctx.no_index else ''})")
     with tempfile.TemporaryDirectory(prefix="warp-uv-") as tmp:
         exported = Path(tmp) / "requirements.txt"
-        argv = [uv, "export", "--locked", "--format", "requirements-txt", "--no-header", "--no-emit-project",
+        argv = [uv, "export", "--frozen" if offline else "--locked", "--format", "requirements-txt", "--no-header", "--no-emit-project",
                 *group_args(config), "-o", str(exported)]
         installer.run(argv, env, root, "uv.lock")
         lines = exported.read_text(encoding="utf-8")
@@ -69,4 +73,4 @@ def build(ctx):
         reqs.hashed = [lines] if "--hash=" in lines else []
         reqs.unhashed = [] if "--hash=" in lines else [lines]
         lockfile.install(ctx, reqs, "uv.lock")
-    return {"installed_from": ["uv.lock"], "tool": "uv export + pip"}
+    return {"installed_from": ["uv.lock"], "tool": f"uv export + {ctx.installer}"}
