@@ -26,7 +26,7 @@ def test_every_buildpack_has_the_contract_files():
 
 
 def run_detect(name, cwd):
-    env = {**os.environ, "WARP_PYTHON": sys.executable, "PYTHONPATH": str(REPO / "src")}
+    env = {**os.environ, "WARP_BUILDPACK_PYTHON": sys.executable, "PYTHONPATH": str(REPO / "src")}
     return subprocess.run([str(buildpacks_dir() / name / "bin" / "detect")], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=60)
 
@@ -79,3 +79,22 @@ def test_installed_wheel_finds_its_buildpacks(wheel, tmp_path):
     folder, count = result.stdout.split()
     assert folder.endswith("warp/_data/buildpacks") and "site-packages" in folder
     assert int(count) == len(NAMES)
+
+
+def test_bin_build_installs_into_the_apps_environment(tmp_path):
+    (tmp_path / "requirements.txt").write_text("six==1.16.0\n")
+    (tmp_path / "app.py").write_text("import six\n")
+    env = {**os.environ, "WARP_BUILDPACK_PYTHON": sys.executable, "PYTHONPATH": str(REPO / "src")}
+    made = subprocess.run([sys.executable, "-m", "warp.cli", "project"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stderr
+    built = subprocess.run([str(buildpacks_dir() / "requirements" / "bin" / "build")], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr
+    assert "installing requirements.txt" in built.stderr
+    check = subprocess.run([str(tmp_path / ".warp" / "venv" / "bin" / "python"), "-c", "import six; print(six.__version__)"],
+                           capture_output=True, text=True, timeout=60)
+    assert check.stdout.strip() == "1.16.0"
+    # A buildpack that does not apply refuses to build, with CNB's "fail" status.
+    assert subprocess.run([str(buildpacks_dir() / "poetry" / "bin" / "build")], cwd=tmp_path, env=env,
+                          capture_output=True, timeout=60).returncode == 100
