@@ -335,10 +335,27 @@ def serve_connection(sock, client_addr, app, config, tracker) -> None:
 
 # --- the multiplexing driver -----------------------------------------------------------
 
-ACCEPT_BATCH = 64          # connections accepted per wake-up, so sibling workers get some
+ACCEPT_BATCH = 1           # one accept per wake-up: siblings (also woken) take the rest, so a
+                           # worker busy in the app never sits on connections others could serve
 PIPELINE_BATCH = 16        # requests served from one connection before looking at others
 SWEEP_INTERVAL = 0.5       # how often deadlines are checked (seconds)
 _ACCEPT_RESOURCE_ERRORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+
+
+def _defer_accept(listener, seconds: float) -> None:
+    """Linux: let accept() return a TCP connection only once its first bytes arrived.
+
+    A worker then accepts a connection only when it can serve it at once, so it never
+    sits on a fresh connection while it is busy in the app and a sibling is idle (what
+    a blocking worker gets for free), and clients that connect without sending cost no
+    worker anything until `seconds` have passed."""
+    option = getattr(socket, "TCP_DEFER_ACCEPT", None)
+    if option is None or listener.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    try:
+        listener.setsockopt(socket.IPPROTO_TCP, option, max(1, int(seconds)))
+    except OSError:
+        pass
 
 
 class ConnectionLoop:
@@ -376,6 +393,7 @@ class ConnectionLoop:
         self._next_sweep = 0.0
         for listener in self.listeners:
             listener.setblocking(False)
+            _defer_accept(listener, config.header_timeout)
         self._listen(True)
 
     # -- public --
