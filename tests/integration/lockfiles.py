@@ -17,6 +17,7 @@ import sys
 from warp import venv as venvs
 
 FLASK = "3.0.3"
+DJANGO = "5.2.8"
 # Packages whose markers are false on any Linux: they must never be installed.
 WINDOWS_ONLY = "colorama==0.4.6"
 

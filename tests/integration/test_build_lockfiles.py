@@ -9,8 +9,6 @@ import sys
 import pytest
 
 import lockfiles
-from test_buildpacks import lock_wheels, uv_lock  # noqa: F401 (session fixtures)
-from test_django_buildpack import DJANGO, django_env  # noqa: F401 (session fixture)
 
 
 def warp(*args, cwd, env=None):
@@ -27,7 +25,7 @@ def record(root):
 
 
 @pytest.mark.parametrize("kind", ["pipfile", "poetry", "uv"])
-def test_warp_build_installs_each_lock_kind(tmp_path, kind, lock_wheels, uv_lock):  # noqa: F811
+def test_warp_build_installs_each_lock_kind(tmp_path, kind, lock_wheels, uv_lock):
     if kind == "pipfile":
         lockfiles.write_pipfile_lock(tmp_path, lock_wheels)
     elif kind == "poetry":
@@ -46,7 +44,7 @@ def test_warp_build_installs_each_lock_kind(tmp_path, kind, lock_wheels, uv_lock
         assert app_imports(tmp_path, f"import {absent}").returncode != 0, absent
 
 
-def test_warp_build_stops_on_conflicting_locks_and_names_the_setting(tmp_path, lock_wheels):  # noqa: F811
+def test_warp_build_stops_on_conflicting_locks_and_names_the_setting(tmp_path, lock_wheels):
     lockfiles.write_pipfile_lock(tmp_path, lock_wheels)
     lockfiles.write_poetry_lock(tmp_path, lock_wheels)
     result = warp("build", cwd=tmp_path)
@@ -57,7 +55,7 @@ def test_warp_build_stops_on_conflicting_locks_and_names_the_setting(tmp_path, l
     assert not (tmp_path / ".warp" / "build.json").exists()
 
 
-def test_warp_build_django_startproject_collects_static(django_env, tmp_path):  # noqa: F811
+def test_warp_build_django_startproject_collects_static(django_env, tmp_path):
     _, template = django_env
     root = tmp_path / "site"
     shutil.copytree(template, root)
@@ -70,7 +68,7 @@ def test_warp_build_django_startproject_collects_static(django_env, tmp_path):  
 
     assert static_map(open_project(root, environ={})) == {"/static/": str(root / "staticfiles")}
     shutil.rmtree(root / "staticfiles")
-    (root / "requirements.txt").write_text(f"Django=={DJANGO}\nsix==1.16.0\n")
+    (root / "requirements.txt").write_text(f"Django=={lockfiles.DJANGO}\nsix==1.16.0\n")
     result = warp("build", cwd=root, env={"DISABLE_COLLECTSTATIC": "1"})
     assert result.returncode == 0, result.stderr
     assert not (root / "staticfiles").exists()

@@ -5,10 +5,6 @@ environment, the planned buildpacks, then a look at what is installed.
 """
 
 import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -19,22 +15,6 @@ from warp.errors import BuildError, DetectError
 from warp.project import open_project
 
 import lockfiles
-
-
-@pytest.fixture(scope="session")
-def lock_wheels(tmp_path_factory):
-    return lockfiles.download_lock_wheels(tmp_path_factory.mktemp("lock-wheels"))
-
-
-@pytest.fixture(scope="session")
-def uv_lock(tmp_path_factory):
-    """A uv.lock made by the real uv for a Flask app (once per session)."""
-    root = tmp_path_factory.mktemp("uv-lock")
-    lockfiles.write_uv_project(root)
-    env = installer.uv_environ(sys.executable, os.environ)
-    result = subprocess.run([installer.find_uv(), "lock"], cwd=root, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr
-    return (root / "uv.lock").read_text()
 
 
 def build(root, environ=None, python=None):
@@ -195,13 +175,6 @@ def test_conflicting_lock_files_stop_before_installing(tmp_path, lock_wheels):
 
 
 OFFLINE = {"WARP_NO_INDEX": "1", "PIP_FIND_LINKS": "", "PIP_EXTRA_INDEX_URL": ""}
-
-
-@pytest.fixture(scope="session")
-def flask_wheelhouse(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("flask-wheelhouse")
-    lockfiles.pip_download(folder, f"flask=={lockfiles.FLASK}")
-    return folder
 
 
 @pytest.mark.parametrize("installer_name", ["uv", "pip"])

@@ -1,34 +1,12 @@
 """The Django buildpack on a project made by the real `django-admin startproject`."""
 
-import os
 import shutil
-import subprocess
 
 import pytest
 
 from warp.errors import BuildError
 
-import lockfiles
 from test_buildpacks import build
-
-DJANGO = "5.2.8"
-
-
-@pytest.fixture(scope="session")
-def django_env(tmp_path_factory):
-    """(python, project template): one environment with Django, one fresh startproject."""
-    base = tmp_path_factory.mktemp("django")
-    python = lockfiles.make_env(base / "env")
-    subprocess.run([str(python), "-m", "pip", "install", "-q", f"Django=={DJANGO}"], check=True,
-                   capture_output=True, timeout=600)
-    template = base / "template"
-    template.mkdir()
-    subprocess.run([str(python.parent / "django-admin"), "startproject", "mysite", str(template)], check=True,
-                   capture_output=True, timeout=120)
-    (template / "requirements.txt").write_text(f"Django=={DJANGO}\n")
-    (template / "mysite" / "static").mkdir()
-    (template / "mysite" / "static" / "site.css").write_text("body { color: #333 }\n")
-    return python, template
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from warp.detect import NoAppError, detect, poetry_python
-from warp.errors import ConfigError, EXIT_FAILURE
+from warp.errors import EXIT_FAILURE
 from warp.project import open_project
 
 

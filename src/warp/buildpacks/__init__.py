@@ -12,10 +12,9 @@ buildpack that detects (Django: collectstatic) runs after it. All analysis
 happens in ``warp.detect`` before anything is installed.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 import importlib
-import os
 
 from .._toml import load_toml
 from ..errors import BuildError
