@@ -240,10 +240,20 @@ def _installer(project, choice):
     source = project.config.source("installer")
     value = project.config.installer
     if value != "auto":
-        return Fact(value, f"installer={value} from {source}")
-    if choice.name == "uv":
-        return Fact("uv", "uv.lock is installed with uv; installer is auto")
-    return Fact("pip", "pip is the default installer; installer is auto")
+        fact = Fact(value, f"installer={value} from {source}")
+    elif choice.name == "uv":
+        fact = Fact("uv", "uv.lock is installed with uv; installer is auto")
+    else:
+        return Fact("pip", "pip is the default installer; installer is auto")
+    if fact.value == "uv" or choice.name == "uv":
+        from .installer import find_uv
+
+        try:
+            find_uv()
+        except WarpError as exc:
+            # Said now, so `warp detect` warns before a build fails on it.
+            return Fact(fact.value, f"{fact.reason}; but {exc.message} ({exc.hint})")
+    return fact
 
 
 def _entrypoint(project):

@@ -36,9 +36,6 @@ def clean_environ(environ):
 def find_uv(environ=None):
     """Path of the uv executable warp uses, or BuildError saying how to get one."""
     environ = os.environ if environ is None else environ
-    explicit = environ.get("WARP_UV")
-    if explicit:
-        return explicit
     try:
         from uv import find_uv_bin  # the uv package in warp's own environment
 

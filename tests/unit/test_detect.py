@@ -137,3 +137,16 @@ def test_hooks_present_are_listed_with_their_files(tmp_path):
     detection = app(tmp_path, {"wsgi.py": WSGI})
     assert detection.hooks.value["build"] == ".warp/hooks/build"
     assert detection.hooks.value["pre-build"] == "bin/pre_compile"
+
+
+def test_detect_warns_when_uv_is_needed_but_missing(tmp_path, monkeypatch):
+    from warp import installer
+    from warp.errors import BuildError
+
+    def missing(environ=None):
+        raise BuildError("uv is needed but was not found", "pip install 'warp[uv]'")
+
+    monkeypatch.setattr(installer, "find_uv", missing)
+    detection = app(tmp_path, {"requirements.txt": "six\n"}, environ={"WARP_INSTALLER": "uv"})
+    assert detection.installer.value == "uv"
+    assert "not found" in detection.installer.reason and "warp[uv]" in detection.installer.reason
