@@ -107,9 +107,12 @@ def test_only_the_in_flight_request_of_a_dying_worker_is_lost(app_dir):
 def test_term_drains_a_slow_request_then_exits_0(app_dir):
     with Server(app_dir, "hello:application", "--workers", "1") as server:
         server.wait_serving(workers=1)
-        slow = ThreadPoolExecutor(1).submit(server.get, "/sleep?s=2")
+        slow = ThreadPoolExecutor(1).submit(server.get, "/sleep?s=3")
         wait_for(lambda: any(w["state"] == "busy" for w in server.stats()["workers"]), what="busy worker")
         server.signal(signal.SIGTERM)
+        # Stops accepting at once, while the slow request is still running.
+        wait_for(lambda: connect_refused(server.host, server.port), what="connections refused")
+        assert not slow.done()
         status, body = slow.result(timeout=30)
         assert status == 200 and body.startswith("hello v1")
         assert server.wait_exit(30) == 0

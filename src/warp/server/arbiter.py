@@ -271,9 +271,12 @@ class Arbiter:
         self.stop_deadline = time.monotonic() + grace
         self.log.info(f"{why}: stopping {'gracefully' if graceful else 'now'}"
                       + (f" (up to {grace:g}s for in-flight requests)" if graceful and self.workers else ""))
-        for listener in self.listeners:
-            listener.close(unlink=False)
         self._kill_all(signal.SIGTERM if graceful else signal.SIGQUIT)
+        for listener in self.listeners:
+            # shutdown() acts on the socket every worker shares: the kernel refuses new
+            # connections now, even while every worker is still busy in a request.
+            listener.shutdown()
+            listener.close(unlink=False)
 
     def _stop_tick(self) -> None:
         if time.monotonic() >= self.stop_deadline:
@@ -355,6 +358,11 @@ class Arbiter:
 
     def _boot_failed(self, record: WorkerRecord, code: int) -> None:
         what = "could not load the application" if code == EXIT_APP_LOAD_ERROR else "failed to start"
+        if record.generation != self.generation:
+            # A superseded generation, or the rest of an abandoned reload: nothing
+            # depends on it any more.
+            self.log.info(f"worker {record.pid} of generation {record.generation} {what}")
+            return
         older = [w for w in self.workers.values() if w.generation < record.generation]
         if record.generation == self.generation and older and record.generation > 1:
             # A reload whose new code is broken: keep serving with the old workers.
@@ -365,8 +373,6 @@ class Arbiter:
                 if w.generation > self.generation:
                     self.retire(w, "abandoned reload")
             return
-        if record.generation < self.generation:
-            return  # a worker of a superseded generation; nothing depends on it
         self.log.critical(f"worker {record.pid} {what}; stopping the server "
                           f"(fix the error above and start again)")
         self.stop(graceful=True, why="boot failure",

@@ -176,6 +176,16 @@ class Listener:
         self.sock.close()
         return own
 
+    def shutdown(self) -> None:
+        """Stop the shared listening socket for every process holding it (a full stop;
+        never on reload). Workers see EINVAL from accept() and stop accepting."""
+        if self.reuse_port:
+            return  # the master's socket is not listening; each worker closes its own
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
     def close(self, unlink: bool = True) -> None:
         """Close; in the master also remove our UNIX socket file (only if it is still
         the one we created)."""

@@ -160,9 +160,19 @@ class Worker:
             self._connection_loop()
         else:
             self._run_threads()
-        for sock in self.sockets:
-            sock.close()
+        self._close_listeners()
         return EXIT_OK
+
+    def _close_listeners(self) -> None:
+        """Drop this worker's copy of the listening sockets as soon as it stops taking
+        connections. On a reload the master and the new workers still hold them; on a
+        stop the master has closed its copy, so once every worker has closed its own the
+        kernel refuses new connections instead of queueing them for nobody."""
+        for sock in self.sockets:
+            try:
+                sock.close()
+            except OSError:
+                pass
 
     def _init_signals(self) -> None:
         # The master's handlers and wakeup fd were inherited; workers have their own.
@@ -233,6 +243,9 @@ class Worker:
                 except (BlockingIOError, InterruptedError):
                     continue
                 except OSError as exc:
+                    if exc.errno == errno.EINVAL:
+                        self.stop("listening socket shut down by the master")
+                        return
                     if exc.errno in (errno.ECONNABORTED, errno.EPROTO, errno.EMFILE, errno.ENFILE):
                         if exc.errno in (errno.EMFILE, errno.ENFILE):
                             self.log.error(f"worker {os.getpid()}: accept: {exc.strerror}")
@@ -263,7 +276,15 @@ class Worker:
         while self.alive:
             self._beat()
             self._check_master()
-            loop.run_once(1.0)
+            try:
+                loop.run_once(1.0)
+            except OSError as exc:
+                # accept() on a listening socket the master shut down (full stop).
+                if exc.errno != errno.EINVAL:
+                    raise
+                self.stop("listening socket shut down by the master")
+        loop.stop_accepting()
+        self._close_listeners()
         loop.drain(self.config.graceful_timeout)
 
     def _handle(self, conn: socket.socket, addr, thread: int) -> None:
@@ -292,6 +313,7 @@ class Worker:
                 select.select([self._wake_r], [], [], 1.0)
             except InterruptedError:
                 pass
+        self._close_listeners()  # the threads notice through the wake pipe or EBADF
         deadline = time.monotonic() + self.config.graceful_timeout
         for t in threads:
             t.join(max(0.0, deadline - time.monotonic()))
@@ -299,6 +321,10 @@ class Worker:
     def _thread_main(self, thread: int) -> None:
         try:
             self._accept_loop(thread)
+        except (OSError, ValueError):
+            if self.alive:  # else: the listening sockets were closed under us on stop
+                self.log.exception(f"worker {os.getpid()} thread {thread} crashed")
+                self.stop("a thread crashed")
         except BaseException:
             self.log.exception(f"worker {os.getpid()} thread {thread} crashed")
             self.stop("a thread crashed")
