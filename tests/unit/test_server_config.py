@@ -77,3 +77,15 @@ def test_default_workers_formula_and_cap():
 def test_default_workers_respects_affinity():
     cpus = len(os.sched_getaffinity(0))
     assert usable_cpus() <= cpus
+
+
+def test_every_setting_has_a_flag_an_env_variable_and_docs():
+    from warp.server.config import settings, settings_markdown
+    table = settings_markdown()
+    for f in settings():
+        if f.name == "app":
+            continue
+        meta = f.metadata
+        assert meta["flags"][-1].startswith("--") and meta["help"]
+        assert meta["env"], f.name
+        assert f"`{meta['flags'][-1]}`" in table and f"`{meta['env']}`" in table

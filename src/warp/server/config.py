@@ -120,7 +120,8 @@ class ServerConfig:
     preload: bool = field(default=False, metadata=_setting(
         ["--preload"], "WARP_PRELOAD",
         "import the application once in the master before forking (copy-on-write memory "
-        "sharing); HUP then re-executes the master to load new code", kind="flag"))
+        "sharing); a HUP reload imports the new code in each new worker instead",
+        kind="flag"))
     timeout: float = field(default=30.0, metadata=_setting(
         ["-t", "--timeout"], "WARP_TIMEOUT",
         "seconds a request may run before its worker is killed and its traceback logged "
@@ -221,6 +222,29 @@ class ServerConfig:
 def settings() -> list:
     """The ServerConfig fields that are settings, in declaration order."""
     return [f for f in dataclasses.fields(ServerConfig) if f.metadata.get("flags")]
+
+
+def settings_markdown() -> str:
+    """The settings as a Markdown table (for the README), from the same declarations."""
+    rows = ["| flag | environment | default | what it does |", "|---|---|---|---|"]
+    for f in settings():
+        meta = f.metadata
+        if f.name == "app":
+            continue
+        if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            default = "0.0.0.0:$PORT" if f.name == "bind" else ", ".join(f.default_factory()) or "-"
+        elif meta["kind"] == "flag":
+            default = "off"
+        elif f.name == "workers":
+            default = "2 x CPUs + 1"
+        else:
+            default = "-" if f.default in ("", ()) else str(f.default)
+        if isinstance(f.default, tuple):
+            default = ", ".join(f.default) or "-"
+        flags = ", ".join(f"`{flag}`" for flag in meta["flags"])
+        env = f"`{meta['env']}`" if meta["env"] else ""
+        rows.append(f"| {flags} | {env} | {default} | {meta['help']} |")
+    return "\n".join(rows)
 
 
 def build_parser(prog: str = "python -m warp.server") -> argparse.ArgumentParser:
