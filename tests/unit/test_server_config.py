@@ -69,9 +69,22 @@ def test_cgroup_v2_unlimited_and_v1(tmp_path):
 
 
 def test_default_workers_formula_and_cap():
-    assert default_workers(1) == 3
-    assert default_workers(2) == 5
-    assert default_workers(64) == AUTO_WORKERS_CAP
+    assert default_workers(1, memory=None) == 3
+    assert default_workers(2, memory=None) == 5
+    assert default_workers(64, memory=None) == AUTO_WORKERS_CAP
+    # memory-bound containers: one worker per 256 MiB, at least one
+    assert default_workers(4, memory=512 * 1024 * 1024) == 2
+    assert default_workers(4, memory=100 * 1024 * 1024) == 1
+
+
+def test_memory_limit_from_cgroup_v2_and_v1(tmp_path):
+    from warp.server.config import memory_limit
+    _write(str(tmp_path / "proc"), "0::/pod/app\n")
+    _write(str(tmp_path / "cg/pod/app/memory.max"), "max\n")
+    _write(str(tmp_path / "cg/pod/memory.max"), "1073741824\n")
+    assert memory_limit(str(tmp_path / "cg"), str(tmp_path / "proc")) == 1073741824
+    _write(str(tmp_path / "v1/memory/memory.limit_in_bytes"), "9223372036854771712\n")
+    assert memory_limit(str(tmp_path / "v1"), str(tmp_path / "none")) is None
 
 
 def test_default_workers_respects_affinity():

@@ -107,7 +107,8 @@ class ServerConfig:
     workers: int = field(default=0, metadata=_setting(
         ["-w", "--workers"], "WEB_CONCURRENCY",
         "worker processes; default 2 x usable CPUs + 1 (cgroup quota and CPU affinity "
-        f"respected), at most {AUTO_WORKERS_CAP}", parse=_pos_int))
+        f"respected), at most one per 256 MiB of the container's memory limit and at most "
+        f"{AUTO_WORKERS_CAP}", parse=_pos_int))
     threads: int = field(default=1, metadata=_setting(
         ["--threads"], "WARP_THREADS", "request threads per worker (for I/O-bound apps)",
         parse=_pos_int))
@@ -388,8 +389,51 @@ def usable_cpus(cgroup_root: str = "/sys/fs/cgroup", proc_cgroup: str = "/proc/s
     return max(1, math.ceil(cpus))
 
 
-def default_workers(cpus: Optional[int] = None) -> int:
-    """2 x usable CPUs + 1 (one worker can wait on I/O while another computes), capped at
-    AUTO_WORKERS_CAP because each worker holds a whole copy of the application."""
+def memory_limit(cgroup_root: str = "/sys/fs/cgroup", proc_cgroup: str = "/proc/self/cgroup") -> Optional[int]:
+    """The cgroup memory limit in bytes (v2 ``memory.max`` along this process's cgroup
+    path, or v1 ``memory.limit_in_bytes``), or None when there is none."""
+    best = None
+    rel = None
+    try:
+        with open(proc_cgroup) as fh:
+            for line in fh:
+                parts = line.rstrip("\n").split(":", 2)
+                if len(parts) == 3 and parts[0] == "0" and parts[1] == "":
+                    rel = parts[2].strip("/")
+    except OSError:
+        pass
+    candidates = []
+    if rel is not None:
+        path = rel
+        while True:
+            candidates.append(os.path.join(cgroup_root, path, "memory.max") if path
+                              else os.path.join(cgroup_root, "memory.max"))
+            if not path:
+                break
+            path = os.path.dirname(path)
+    candidates.append(os.path.join(cgroup_root, "memory", "memory.limit_in_bytes"))
+    for candidate in candidates:
+        try:
+            with open(candidate) as fh:
+                text = fh.read().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < (1 << 60):  # v1 reports "no limit" as a huge number
+            best = int(text) if best is None else min(best, int(text))
+    return best
+
+
+# Memory one worker of a typical web app needs; a container with 512 MiB runs 2.
+MEMORY_PER_WORKER = 256 * 1024 * 1024
+
+
+def default_workers(cpus: Optional[int] = None, memory: Optional[int] = -1) -> int:
+    """2 x usable CPUs + 1 (one worker can wait on I/O while another computes), at most
+    one per 256 MiB of the container's memory limit, and at most AUTO_WORKERS_CAP,
+    because each worker holds a whole copy of the application."""
     cpus = usable_cpus() if cpus is None else cpus
-    return min(2 * cpus + 1, AUTO_WORKERS_CAP)
+    memory = memory_limit() if memory == -1 else memory
+    workers = min(2 * cpus + 1, AUTO_WORKERS_CAP)
+    if memory:
+        workers = min(workers, max(1, memory // MEMORY_PER_WORKER))
+    return workers
