@@ -263,3 +263,29 @@ def test_a_copied_app_folder_keeps_a_working_environment(flask_app, tmp_path):
     shown = warp("exec", "python", "-c", "import flask, sys; print(sys.prefix)", cwd=copy)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.strip() == str(copy / ".warp" / "venv")
+
+
+def test_an_environment_made_by_hand_is_adopted(tmp_path):
+    """A .warp/venv made with plain virtualenv becomes the starting generation, not an obstacle."""
+    (tmp_path / "wsgi.py").write_text(WSGI_APP)
+    (tmp_path / "requirements.txt").write_text("six\n")
+    made = subprocess.run([sys.executable, "-m", "virtualenv", "-q", str(tmp_path / ".warp" / "venv")], capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    result = warp("build", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["incremental"] is True
+    assert (tmp_path / ".warp" / "venv").is_symlink()
+    assert imports(tmp_path, "six")
+
+
+def test_one_build_at_a_time(tmp_path):
+    import fcntl
+
+    (tmp_path / "wsgi.py").write_text(WSGI_APP)
+    (tmp_path / ".warp").mkdir()
+    with open(tmp_path / ".warp" / "build.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        result = warp("build", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "another warp build is running" in result.stderr
+    assert not (tmp_path / ".warp" / "venv").exists()

@@ -1,0 +1,60 @@
+"""The app's runtime environment: env files, venv activation, PORT, shell-eval output."""
+
+import os
+import subprocess
+
+import pytest
+
+from warp.environment import changes, read_s2i_environment, runtime_environ, shell_script
+from warp.errors import ConfigError
+from warp.project import open_project
+
+
+def test_s2i_file_is_name_value_lines_and_a_bad_line_names_file_and_line(tmp_path):
+    path = tmp_path / "environment"
+    path.write_text("# comment\nA=1\n\nB=two words = ok\n")
+    assert read_s2i_environment(path) == {"A": "1", "B": "two words = ok"}
+    path.write_text("A=1\nnot a setting\n")
+    with pytest.raises(ConfigError, match=r"environment:2: expected NAME=VALUE"):
+        read_s2i_environment(path)
+
+
+def test_runtime_environ_activates_the_venv_and_sets_port(tmp_path):
+    project = open_project(tmp_path, environ={"PORT": "9000"})
+    env = runtime_environ(project, base={"PATH": "/usr/bin", "PYTHONHOME": "/x", "PORT": "9000"})
+    venv = str(tmp_path.resolve() / ".warp" / "venv")
+    assert env["VIRTUAL_ENV"] == venv
+    assert env["PATH"] == venv + "/bin" + os.pathsep + "/usr/bin"
+    assert "PYTHONHOME" not in env and env["PORT"] == "9000"
+
+
+def test_process_environment_wins_over_s2i_but_warpdrive_file_is_sourced(tmp_path):
+    (tmp_path / ".s2i").mkdir()
+    (tmp_path / ".s2i" / "environment").write_text("MODE=file\nEXTRA=yes\n")
+    (tmp_path / ".warpdrive").mkdir()
+    (tmp_path / ".warpdrive" / "environment").write_text('COMBINED="$MODE-$EXTRA"\n')
+    project = open_project(tmp_path, environ={})
+    env = runtime_environ(project, base={"PATH": "/usr/bin:/bin", "MODE": "process"})
+    assert (env["MODE"], env["EXTRA"], env["COMBINED"]) == ("process", "yes", "process-yes")
+
+
+def test_broken_warpdrive_environment_is_a_config_error(tmp_path):
+    (tmp_path / ".warpdrive").mkdir()
+    (tmp_path / ".warpdrive" / "environment").write_text("if then fi (\n")
+    with pytest.raises(ConfigError, match="warpdrive/environment: sourcing it failed"):
+        runtime_environ(open_project(tmp_path, environ={}), base={"PATH": "/usr/bin:/bin"})
+
+
+def test_shell_script_round_trips_awkward_values(tmp_path):
+    (tmp_path / ".s2i").mkdir()
+    (tmp_path / ".s2i" / "environment").write_text("""ODD=it's "quoted" $NOT_EXPANDED `nor this`\n""")
+    base = {"PATH": "/usr/bin:/bin", "GONE": "x", "PYTHONHOME": "/somewhere"}
+    script = shell_script(open_project(tmp_path, environ={}), base=base)
+    assert "unset PYTHONHOME" in script
+    shown = subprocess.run(["sh", "-c", script + '\nprintf "%s|%s" "$ODD" "${PYTHONHOME-unset}"'], env=base,
+                           capture_output=True, text=True)
+    assert shown.stdout == """it's "quoted" $NOT_EXPANDED `nor this`|unset"""
+
+
+def test_changes_lists_set_and_unset():
+    assert changes({"A": "1", "B": "2"}, {"A": "1", "C": "3"}) == ({"C": "3"}, ["B"])
