@@ -193,10 +193,17 @@ def image_command(name, app_dir, base_image, run_after, as_json):
         progress(f"built {result.tags[0]} ({result.id[7:19]}, {result.size / 1e6:.0f} MB) in {result.timings['total']:.1f}s")
     if run_after:
         logs = run_image(result.tags[0], result.port)
-        try:
-            _run(lambda: drain(logs, click.echo))
-        finally:
-            logs.close()
+
+        def follow():
+            # Ctrl-C is how a quick look ends: stop the container, exit 0.
+            try:
+                drain(logs, click.echo)
+            except KeyboardInterrupt:
+                progress(f"stopping {result.tags[0]}")
+            finally:
+                logs.close()
+
+        _run(follow)
 
 
 

@@ -97,8 +97,11 @@ def connect(environ=None):
     environ = dict(os.environ if environ is None else environ)
     where = environ.get("DOCKER_HOST") or "the local socket (/var/run/docker.sock)"
     try:
-        client = docker.from_env(environment=environ, timeout=600)
+        # A short timeout to find out whether anything answers; then a long
+        # one, since a build step may stay silent for minutes (compiling).
+        client = docker.from_env(environment=environ, timeout=15)
         client.ping()
+        client.api.timeout = 3600
     except Exception as exc:  # the SDK raises DockerException, requests' or OSError's kinds
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise WarpError(
