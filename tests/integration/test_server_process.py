@@ -3,6 +3,7 @@ in a subprocess, real sockets, real signals."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -37,7 +38,8 @@ def test_n_workers_serve_concurrently_and_log_access(app_dir):
             assert f'"GET /sleep" 200' in access and f"pid={pid}" in access
 
 
-def test_hup_reload_under_load_loses_nothing_and_serves_new_code(app_dir):
+@pytest.mark.parametrize("keep_alive", [False, True], ids=["new-connections", "keep-alive"])
+def test_hup_reload_under_load_loses_nothing_and_serves_new_code(app_dir, keep_alive):
     with Server(app_dir, "hello:application", "--workers", "2") as server:
         server.wait_serving(workers=2)
         old_pids = server.worker_pids()
@@ -45,12 +47,22 @@ def test_hup_reload_under_load_loses_nothing_and_serves_new_code(app_dir):
         failures, answers = [], []
 
         def load():
+            # keep-alive: one persistent connection per client, as browsers and proxies
+            # do; http.client reconnects by itself after a Connection: close answer.
+            conn = http.client.HTTPConnection(server.host, server.port, timeout=20)
             while not stop.is_set():
                 try:
-                    status, body = server.get("/", timeout=20)
+                    if keep_alive:
+                        conn.request("GET", "/")
+                        resp = conn.getresponse()
+                        status, body = resp.status, resp.read().decode()
+                    else:
+                        status, body = server.get("/", timeout=20)
                     (answers if status == 200 else failures).append(body)
                 except Exception as exc:  # any refused/reset/timeout is a lost request
                     failures.append(repr(exc))
+                    conn.close()
+            conn.close()
 
         threads = [threading.Thread(target=load) for _ in range(4)]
         for t in threads:

@@ -32,6 +32,9 @@ EXIT_OK = 0
 EXIT_BOOT_ERROR = 3
 EXIT_APP_LOAD_ERROR = 4
 
+# How long a stopping worker keeps answering on idle keep-alive connections.
+IDLE_GRACE = 1.0
+
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -78,7 +81,7 @@ class RequestTracker:
                                duration, os.getpid())
 
     def should_close(self) -> bool:
-        return not self.worker.alive
+        return self.worker.draining
 
     def abandon(self) -> None:
         """The connection ended mid-request (client gone, protocol error after start)."""
@@ -106,6 +109,9 @@ class Worker:
         self.master_pid = master_pid
         self.sigmask = sigmask  # the mask to restore once our handlers are installed
         self.alive = True
+        # Set once new connections are no longer taken: every response from then on
+        # says Connection: close (see _drain).
+        self.draining = False
         self.sockets: list = []
         self.max_requests = 0
         self._wake_r, self._wake_w = os.pipe()
@@ -209,6 +215,8 @@ class Worker:
     def stop(self, why: str) -> None:
         if self.alive:
             self.alive = False
+            if self.config.threads > 1:
+                self.draining = True  # serve_connection checks it between requests
             if not self._stop_logged:
                 self._stop_logged = True
                 self.log.debug(f"worker {os.getpid()} {why}")
@@ -285,7 +293,26 @@ class Worker:
                 self.stop("listening socket shut down by the master")
         loop.stop_accepting()
         self._close_listeners()
-        loop.drain(self.config.graceful_timeout)
+        self.draining = True
+        self._drain(loop)
+
+    def _drain(self, loop) -> None:
+        """Finish what clients already sent, then close, within graceful_timeout.
+
+        Idle keep-alive connections are not closed at once: a client may have a request
+        on its way, and closing under it loses that request (the client sees a reset,
+        not a response). For IDLE_GRACE they are still read, and what arrives is
+        answered with Connection: close; only then are the quiet ones closed."""
+        now = time.monotonic()
+        deadline = now + self.config.graceful_timeout
+        idle_deadline = now + min(IDLE_GRACE, self.config.keepalive_timeout or IDLE_GRACE)
+        while loop.conns and time.monotonic() < deadline:
+            loop.run_once(0.05)
+            if time.monotonic() >= idle_deadline:
+                loop.close_idle()
+                if not loop.busy:
+                    break
+        loop.close()
 
     def _handle(self, conn: socket.socket, addr, thread: int) -> None:
         conn.setblocking(True)
