@@ -15,6 +15,7 @@ import subprocess
 import sys
 
 from warp import venv as venvs
+from warp.buildpacks.pipfile import pipfile_hash
 
 FLASK = "3.0.3"
 DJANGO = "5.2.8"
@@ -57,13 +58,17 @@ def write_pipfile_lock(root, wheels):
 
     default = {key: entry(key) for key in MAIN}
     default["colorama"] = entry("colorama", "sys_platform == 'win32'")
+    # The Pipfile it was "locked" from, and pipenv's hash of it (warp's
+    # pipfile_hash is checked against a real pipenv's in the unit tests).
+    (root / "Pipfile").write_text(
+        '[[source]]\nurl = "https://index.invalid/simple"\nverify_ssl = true\nname = "pypi"\n\n'
+        f'[packages]\nflask = "=={FLASK}"\n\n[dev-packages]\niniconfig = "*"\n\n[requires]\npython_version = "3.11"\n')
     lock = {
-        "_meta": {"hash": {"sha256": "0" * 64}, "pipfile-spec": 6, "requires": {"python_version": "3.11"},
+        "_meta": {"hash": {"sha256": pipfile_hash(root / "Pipfile")}, "pipfile-spec": 6, "requires": {"python_version": "3.11"},
                   "sources": [{"name": "pypi", "url": "https://index.invalid/simple", "verify_ssl": True}]},
         "default": default,
         "develop": {"iniconfig": entry("iniconfig")},
     }
-    (root / "Pipfile").write_text(f'[packages]\nflask = "=={FLASK}"\n\n[dev-packages]\niniconfig = "*"\n')
     (root / "Pipfile.lock").write_text(json.dumps(lock, indent=4))
 
 

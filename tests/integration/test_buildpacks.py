@@ -199,3 +199,10 @@ def test_pipfile_lock_with_the_uv_installer(tmp_path, lock_wheels):
     installed, _ = build(tmp_path, {"WARP_INSTALLER": "uv"})
     assert installed["flask"] == lockfiles.FLASK
     assert "colorama" not in installed and "uv" not in installed
+
+
+def test_pipfile_changed_since_the_lock_stops_the_build(tmp_path, lock_wheels):
+    lockfiles.write_pipfile_lock(tmp_path, lock_wheels)
+    (tmp_path / "Pipfile").write_text((tmp_path / "Pipfile").read_text().replace('[packages]\n', '[packages]\nsix = "*"\n'))
+    with pytest.raises(BuildError, match="out of date with Pipfile"):
+        build(tmp_path)

@@ -114,3 +114,33 @@ def test_poetry_package_without_hashes_is_refused(tmp_path):
                                           '\n[metadata]\nlock-version = "2.1"\n')
     with pytest.raises(BuildError, match="six 1.16.0 has no file hashes"):
         poetry.requirements(tmp_path)
+
+
+# A Pipfile and the hash pipenv 2026.10.3 wrote for it in Pipfile.lock.
+PIPENV_PIPFILE = '''[[source]]
+url = "https://index.invalid/simple"
+verify_ssl = true
+name = "pypi"
+
+[packages]
+
+[dev-packages]
+
+[requires]
+python_version = "3.11"
+'''
+PIPENV_HASH = "e3b746c1c32f7504358d8a37e5cc411e0b0473b6a97dfa92882b1189fe39c88f"
+
+
+def test_pipfile_hash_is_pipenvs(tmp_path):
+    (tmp_path / "Pipfile").write_text(PIPENV_PIPFILE)
+    assert pipfile.pipfile_hash(tmp_path / "Pipfile") == PIPENV_HASH
+
+
+def test_stale_pipfile_lock_is_refused(tmp_path):
+    (tmp_path / "Pipfile").write_text(PIPENV_PIPFILE)
+    (tmp_path / "Pipfile.lock").write_text(json.dumps({"_meta": {"hash": {"sha256": PIPENV_HASH}}, "default": {}}))
+    pipfile.check_current(tmp_path)  # current: no error
+    (tmp_path / "Pipfile").write_text(PIPENV_PIPFILE.replace("[packages]\n", '[packages]\nsix = "*"\n'))
+    with pytest.raises(BuildError, match="out of date with Pipfile.*pipenv lock"):
+        pipfile.check_current(tmp_path)

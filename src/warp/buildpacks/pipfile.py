@@ -1,9 +1,14 @@
 """Pipfile.lock: its default packages (and develop with lock_groups: dev), hashes required, no pipenv."""
 
+import hashlib
 import json
 
 from . import lockfile
+from .._toml import load_toml
 from ..errors import BuildError
+
+# Pipfile sections pipenv leaves out of the hash, or renames into it.
+_NOT_CATEGORIES = {"source", "requires", "packages", "dev-packages", "scripts", "pipfile", "pipenv", "default", "develop"}
 
 
 def detect(project, detection):
@@ -69,8 +74,45 @@ def requirements(path, groups=()):
     return result
 
 
+def pipfile_hash(path):
+    """The sha256 pipenv records in Pipfile.lock's _meta for the Pipfile at ``path``.
+
+    None when the Pipfile names no [[source]]: pipenv then hashes a default
+    source warp would have to guess.
+    """
+    data = load_toml(path, error=BuildError)
+    if not data.get("source"):
+        return None
+    content = {
+        "_meta": {"sources": data["source"], "requires": data.get("requires", {})},
+        "default": data.get("packages", {}),
+        "develop": data.get("dev-packages", {}),
+    }
+    for category, values in data.items():
+        if category not in _NOT_CATEGORIES:
+            content[category] = values
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def check_current(root):
+    """BuildError when Pipfile changed since Pipfile.lock was made (as `pipenv install --deploy` refuses)."""
+    pipfile, lock = root / "Pipfile", root / "Pipfile.lock"
+    if not pipfile.is_file():
+        return
+    try:
+        recorded = json.loads(lock.read_text(encoding="utf-8")).get("_meta", {}).get("hash", {}).get("sha256")
+    except (OSError, ValueError):
+        return  # requirements() reports an unreadable lock with its line
+    expected = pipfile_hash(pipfile)
+    if recorded and expected and recorded != expected:
+        raise BuildError(f"{lock}: out of date with Pipfile (Pipfile changed since the lock was made)",
+                         "run `pipenv lock` and commit Pipfile.lock")
+
+
 def build(ctx):
     path = ctx.project.root / "Pipfile.lock"
+    check_current(ctx.project.root)
     reqs = requirements(path, ctx.project.config.lock_groups)
     ctx.say(f"installing Pipfile.lock ({len(reqs.hashed) + len(reqs.unhashed)} packages, hashes required) with {ctx.installer}")
     lockfile.install(ctx, reqs, "Pipfile.lock")
