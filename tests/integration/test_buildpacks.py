@@ -206,3 +206,15 @@ def test_pipfile_changed_since_the_lock_stops_the_build(tmp_path, lock_wheels):
     (tmp_path / "Pipfile").write_text((tmp_path / "Pipfile").read_text().replace('[packages]\n', '[packages]\nsix = "*"\n'))
     with pytest.raises(BuildError, match="out of date with Pipfile"):
         build(tmp_path)
+
+
+def test_poetry_package_project_is_installed_itself_like_poetry_install(tmp_path, lock_wheels):
+    lockfiles.write_poetry_lock(tmp_path, lock_wheels)
+    text = (tmp_path / "pyproject.toml").read_text().replace("[tool.poetry]\npackage-mode = false\n", "")
+    (tmp_path / "pyproject.toml").write_text(
+        text + '\n[build-system]\nrequires = ["poetry-core>=2.0"]\nbuild-backend = "poetry.core.masonry.api"\n')
+    (tmp_path / "lockapp.py").write_text("VALUE = 42\n")
+    installed, results = build(tmp_path)
+    assert results[0]["project"] == "editable"
+    assert installed["lockapp"] == "0.1.0"
+    assert installed["flask"] == lockfiles.FLASK

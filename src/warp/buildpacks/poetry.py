@@ -10,6 +10,7 @@ own export does.
 import re
 
 from . import lockfile
+from .. import installer
 from .._toml import load_toml
 from ..errors import BuildError
 from ..package_manager import canonical
@@ -222,10 +223,28 @@ def requirements(root, groups=(), extras=()):
     return result
 
 
+def installs_root(root):
+    """Whether `poetry install` would install the project itself: a package with a build backend."""
+    path = root / "pyproject.toml"
+    if not path.is_file():
+        return False
+    data = load_toml(path, error=BuildError)
+    mode = data.get("tool", {}).get("poetry", {}).get("package-mode", True)
+    return bool(mode) and "build-backend" in data.get("build-system", {})
+
+
 def build(ctx):
     config = ctx.project.config
-    reqs = requirements(ctx.project.root, config.lock_groups, config.extras)
+    root = ctx.project.root
+    reqs = requirements(root, config.lock_groups, config.extras)
     groups = ", ".join([MAIN, *config.lock_groups])
     ctx.say(f"installing poetry.lock groups {groups} ({len(reqs.hashed) + len(reqs.unhashed)} packages, hashes required) with {ctx.installer}")
     lockfile.install(ctx, reqs, "poetry.lock")
-    return {"installed_from": ["poetry.lock"], "groups": [MAIN, *config.lock_groups], "packages": reqs.names()}
+    result = {"installed_from": ["poetry.lock"], "groups": [MAIN, *config.lock_groups], "packages": reqs.names()}
+    if installs_root(root):
+        # As `poetry install` does: the project itself, editable, its
+        # dependencies being exactly the locked ones installed above.
+        ctx.say("installing the project itself (editable, no dependencies)")
+        installer.install(ctx, ["--no-deps", "--editable", "."], what="pyproject.toml")
+        result["project"] = "editable"
+    return result
