@@ -428,3 +428,26 @@ def test_header_with_underscore_cannot_spoof_a_dashed_one(echo_server):
     env = json.loads(request(echo_server.port,
                              b"GET / HTTP/1.1\r\nHost: h\r\nX_Custom: spoofed\r\n\r\n").body)
     assert env["HTTP_X_CUSTOM"] is None
+
+
+def digest_app(environ, start_response):
+    import hashlib
+    data = environ["wsgi.input"].read()
+    body = b"%d %s" % (len(data), hashlib.sha256(data).hexdigest().encode())
+    start_response("200 OK", [("Content-Length", str(len(body)))])
+    return [body]
+
+
+@pytest.mark.parametrize("kind", sorted(SERVERS))
+def test_large_bodies_spill_to_disk_and_arrive_whole(kind):
+    import hashlib
+    data = bytes(range(256)) * (3 * 4096)  # 3 MiB
+    expect = b"%d %s" % (len(data), hashlib.sha256(data).hexdigest().encode())
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(data[i:i + 70000]), data[i:i + 70000])
+                       for i in range(0, len(data), 70000)) + b"0\r\n\r\n"
+    with SERVERS[kind](digest_app) as server, connect(server.port) as sock:
+        reader = Reader(sock)
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n" % len(data) + data)
+        assert reader.response().body == expect
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked)
+        assert reader.response().body == expect

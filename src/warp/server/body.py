@@ -14,8 +14,9 @@ import tempfile
 from . import grammar
 from .http import BadRequest, ContentTooLarge, FieldsTooLarge, Limits
 
-# Bodies up to this size stay in memory; larger ones spill to an anonymous temp file.
-SPOOL_SIZE = 1 << 20
+# Bodies up to this size stay in memory; larger ones spill to an anonymous temp file
+# (every connection of a worker may be receiving a body at the same time).
+SPOOL_SIZE = 256 * 1024
 # A chunk-size line (size + extensions) longer than this is refused.
 MAX_CHUNK_LINE = 4096
 

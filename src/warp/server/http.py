@@ -58,6 +58,10 @@ class VersionNotSupported(HTTPError):
     status, reason = 505, "HTTP Version Not Supported"
 
 
+# A whole request head (request line and all fields) larger than this gets 431.
+MAX_HEAD = 64 * 1024
+
+
 class Limits:
     """Size limits applied while parsing (0 for `max_body` means unlimited)."""
 
@@ -72,8 +76,9 @@ class Limits:
 
     @property
     def max_head(self) -> int:
-        # request line + every field line, each with its CRLF, + the empty line
-        return self.max_line + 2 + self.max_fields * (self.max_field_size + 2) + 2
+        """Most bytes a whole head may take.  Each field may be long and there may be
+        many fields, but not both: every open connection may hold a head in memory."""
+        return max(MAX_HEAD, self.max_line + self.max_field_size + 6)
 
 
 class Request:
@@ -135,6 +140,8 @@ class HeadReader:
             self._searched = len(buf)
             return None
         self._searched = 0
+        if end - start > self.limits.max_head:
+            raise FieldsTooLarge("request head too large")
         request = parse_head(bytes(buf[start:end]), self.limits)
         return request, end + 4
 
