@@ -130,6 +130,7 @@ class Plan:
     inputs: dict  # relative path -> sha256
     settings: dict
     fingerprint: str
+    declared: list  # canonical names of what the app (and its server) asks for
 
 
 def _server_requirements(project, detection):
@@ -175,7 +176,9 @@ def analyse(project):
         "installer": installer,
     }
     fingerprint = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
-    return Plan(detection, plan, server, wanted, reason, installer, inputs, settings, fingerprint)
+    declared = {venvs.canonical_name(name) for name in getattr(detection, "dependencies", ()) or ()}
+    declared |= {venvs.requirement_name(item) for item in server} - {None}
+    return Plan(detection, plan, server, wanted, reason, installer, inputs, settings, fingerprint, sorted(declared))
 
 
 def _is_noop(project, plan, record):
@@ -268,6 +271,15 @@ def _build(project, plan, previous, say, stream, clean, started, t0):
         timings["environment"] = round(time.monotonic() - step, 3)
 
         environ = _build_environ(project, new)
+        removed = []
+        if reuse and previous and previous.get("env") == str(current):
+            # The app stopped asking for a package: take it (and what only it
+            # needed) out, so the result is what a fresh build would give.
+            dropped = set(previous.get("declared", [])) - set(plan.declared)
+            if dropped:
+                removed = venvs.remove_dropped(new, dropped, plan.declared, installers.clean_environ(environ))
+                if removed:
+                    say(f"no longer declared, uninstalled: {', '.join(removed)}")
         hooks_run = []
 
         def hook(name):
@@ -319,6 +331,7 @@ def _build(project, plan, previous, say, stream, clean, started, t0):
             },
             "installer": plan.installer,
             "inputs": plan.inputs,
+            "declared": plan.declared,
             "settings": plan.settings,
             "buildpacks": packs,
             "server": {"name": project.config.server, "requirements": plan.server_requirements},

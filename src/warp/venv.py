@@ -393,3 +393,68 @@ def wanted_python(project, detection=None):
         value = value.get("wanted") or value.get("version")
     reason = getattr(fact, "reason", None)
     return (str(value), reason) if value else (None, None)
+
+
+def canonical_name(name):
+    """A distribution name as PEP 503 compares them."""
+    return re.sub(r"[-_.]+", "-", str(name)).lower()
+
+
+def requirement_name(text):
+    """The distribution name at the start of a requirement string ("Flask>=2; ..." -> "flask")."""
+    match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", str(text))
+    return canonical_name(match.group(1)) if match else None
+
+
+# Run inside the app's environment: which installed distributions go when
+# ``dropped`` do. Markers are ignored on purpose, so anything some remaining
+# package might need is kept; the install that follows puts back whatever the
+# new requirements still need.
+_ORPHANS = r'''
+import importlib.metadata as m, json, re, sys
+dropped, keep = json.loads(sys.argv[1])
+norm = lambda n: re.sub(r"[-_.]+", "-", n).lower()
+deps = {}
+for dist in m.distributions():
+    name = dist.metadata["Name"]
+    if name:
+        names = set()
+        for req in dist.requires or []:
+            hit = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", req)
+            if hit:
+                names.add(norm(hit.group(1)))
+        deps[norm(name)] = names
+gone = {name for name in dropped if name in deps and name not in keep}
+while True:
+    needed = set()
+    for name, requires in deps.items():
+        if name not in gone:
+            needed |= requires
+    more = {d for name in gone for d in deps.get(name, ()) if d in deps and d not in gone and d not in needed and d not in keep}
+    if not more:
+        break
+    gone |= more
+print(json.dumps(sorted(gone)))
+'''
+
+
+def remove_dropped(env_dir, dropped, keep, environ=None):
+    """Uninstall the distributions in ``dropped`` and what only they needed; returns the names removed.
+
+    ``keep`` names what must stay whatever happens (what the app declares now,
+    pip itself). Used on a cloned environment when the app stopped declaring a
+    package, so a rebuild ends with what a fresh build would have.
+    """
+    python = str(env_python(env_dir))
+    keep = set(keep) | {"pip"}
+    result = subprocess.run([python, "-I", "-c", _ORPHANS, json.dumps([sorted(dropped), sorted(keep)])],
+                            capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise BuildError(f"cannot work out what to uninstall from {env_dir}: {result.stderr.strip()[-200:]}")
+    gone = json.loads(result.stdout)
+    if gone:
+        removed = subprocess.run([python, "-m", "pip", "uninstall", "-y", "-q", *gone],
+                                 capture_output=True, text=True, env=environ, timeout=600)
+        if removed.returncode != 0:
+            raise BuildError(f"uninstalling {', '.join(gone)} failed: {removed.stderr.strip()[-200:]}")
+    return gone

@@ -289,3 +289,25 @@ def test_one_build_at_a_time(tmp_path):
     assert result.returncode == 1
     assert "another warp build is running" in result.stderr
     assert not (tmp_path / ".warp" / "venv").exists()
+
+
+def test_a_dropped_requirement_is_uninstalled_with_what_only_it_needed(tmp_path):
+    """A rebuild ends with what a fresh build would give, without reinstalling what stays."""
+    (tmp_path / "wsgi.py").write_text(WSGI_APP)
+    (tmp_path / "requirements.txt").write_text("six\nitsdangerous\nrequests\n")
+    first = warp("build", "--json", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    installed = json.loads(first.stdout)["packages"]
+    assert {"requests", "urllib3", "idna", "six"} <= {name.lower() for name in installed}
+    site = next(Path(os.path.realpath(tmp_path / ".warp" / "venv")).glob("lib/python*/site-packages"))
+    six_inode = (site / "six.py").stat().st_ino
+    (tmp_path / "requirements.txt").write_text("six\nitsdangerous\n")
+    second = warp("build", "--json", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    record = json.loads(second.stdout)
+    gone = {name.lower() for name in record["changes"]["removed"]}
+    assert {"requests", "urllib3", "idna", "charset-normalizer", "certifi"} <= gone
+    assert {name.lower() for name in record["packages"]} == {"pip", "six", "itsdangerous"}
+    assert not imports(tmp_path, "requests") and imports(tmp_path, "six")
+    site = next(Path(os.path.realpath(tmp_path / ".warp" / "venv")).glob("lib/python*/site-packages"))
+    assert (site / "six.py").stat().st_ino == six_inode
