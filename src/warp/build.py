@@ -32,7 +32,7 @@ import time
 
 from . import __version__
 from . import venv as venvs
-from .environment import app_environ, environment_files
+from .environment import environment_files, runtime_environ
 from .errors import BuildError
 from .hooks import find_hooks, run_hook, standard_hooks
 
@@ -192,13 +192,7 @@ def _is_noop(project, plan, record):
 
 def _build_environ(project, env_dir):
     """The app's runtime environment, with the generation being built active instead of the current one."""
-    env = app_environ(project)
-    bin_dir = venvs.env_python(env_dir).parent
-    env["VIRTUAL_ENV"] = str(env_dir)
-    env["PATH"] = str(bin_dir) + os.pathsep + env.get("PATH", "")
-    env.pop("PYTHONHOME", None)
-    env["PORT"] = str(project.config.port)
-    return env
+    return runtime_environ(project, venv=env_dir)
 
 
 def _wheelhouse(project):

@@ -95,10 +95,22 @@ def app_environ(project, base=None):
     return env
 
 
-def runtime_environ(project, base=None):
-    """Every variable ``warp start`` sets for the app: the complete environment, as a dict."""
-    env = venv_environ(project, app_environ(project, base))
-    env["PORT"] = str(project.config.port)
+def runtime_environ(project, base=None, venv=None):
+    """Every variable ``warp start`` sets for the app: the complete environment, as a dict.
+
+    ``venv`` activates another environment folder than ``project.venv`` (the
+    generation a build is filling).
+    """
+    env = app_environ(project, base)
+    if venv is None:
+        env = venv_environ(project, env)
+    else:
+        env["VIRTUAL_ENV"] = str(venv)
+        env["PATH"] = str(Path(venv) / "bin") + os.pathsep + env.get("PATH", "")
+        env.pop("PYTHONHOME", None)
+    if project.config.source("port") != "default" or "PORT" not in env:
+        # A PORT from an environment file stands unless warp's port was set.
+        env["PORT"] = str(project.config.port)
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 

@@ -58,3 +58,12 @@ def test_shell_script_round_trips_awkward_values(tmp_path):
 
 def test_changes_lists_set_and_unset():
     assert changes({"A": "1", "B": "2"}, {"A": "1", "C": "3"}) == ({"C": "3"}, ["B"])
+
+
+def test_port_from_an_environment_file_stands_unless_warps_port_is_set(tmp_path):
+    (tmp_path / ".s2i").mkdir()
+    (tmp_path / ".s2i" / "environment").write_text("PORT=9001\n")
+    base = {"PATH": "/usr/bin:/bin"}
+    assert runtime_environ(open_project(tmp_path, environ={}), base=base)["PORT"] == "9001"
+    assert runtime_environ(open_project(tmp_path, environ={"WARP_PORT": "9002"}), base=base)["PORT"] == "9002"
+    assert runtime_environ(open_project(tmp_path / ".s2i", environ={}), base=base)["PORT"] == "8080"
