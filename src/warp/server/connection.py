@@ -53,14 +53,13 @@ class NullTracker:
 
 
 class Service:
-    """What every connection of a worker shares: the app, settings, tracker, static map."""
+    """What every connection of a worker shares: the app, settings and static map."""
 
-    __slots__ = ("app", "config", "tracker", "limits", "static", "multithread")
+    __slots__ = ("app", "config", "limits", "static", "multithread")
 
-    def __init__(self, app, config, tracker) -> None:
+    def __init__(self, app, config) -> None:
         self.app = app
         self.config = config
-        self.tracker = tracker or NullTracker()
         self.limits = Limits(
             max_line=config.limit_request_line,
             max_fields=config.limit_request_fields,
@@ -77,13 +76,13 @@ class Service:
 _service_cache: dict = {}
 
 
-def _service(app, config, tracker) -> Service:
-    key = (id(app), id(config), id(tracker))
+def _service(app, config) -> Service:
+    """The Service for (app, config), built once: serve_connection runs per connection."""
+    key = (id(app), id(config))
     service = _service_cache.get(key)
-    if service is None or service.app is not app or service.config is not config \
-            or service.tracker is not tracker:
+    if service is None or service.app is not app or service.config is not config:
         _service_cache.clear()
-        service = _service_cache[key] = Service(app, config, tracker)
+        service = _service_cache[key] = Service(app, config)
     return service
 
 
@@ -101,13 +100,13 @@ class Connection:
     __slots__ = ("sock", "fd", "peer", "service", "tracker", "reader",
                  "state", "deadline", "environ", "keep_alive", "requests", "registered")
 
-    def __init__(self, sock: socket.socket, peer, service: Service, tracker=None) -> None:
+    def __init__(self, sock: socket.socket, peer, service: Service, tracker) -> None:
         sock.setblocking(False)
         self.sock = sock
         self.fd = sock.fileno()
         self.peer = peer
         self.service = service
-        self.tracker = tracker or service.tracker
+        self.tracker = tracker
         self.reader = RequestReader(service.limits)
         self.state = IDLE
         self.deadline = 0.0
@@ -213,9 +212,9 @@ class Connection:
                     service.config, self.sock.getsockname(), self.peer, service.multithread)
             environ = self.environ.build(req, body)
             if environ is None:
+                keep_alive = req.keep_alive and not self.should_close()
                 status, sent = 404, self.send_error(404, "Not Found", "outside of the mount prefix",
-                                                    keep_alive=req.keep_alive)
-                keep_alive = req.keep_alive
+                                                    keep_alive=keep_alive)
                 return keep_alive
             response = wsgi.Response(self, req)
             try:
@@ -291,7 +290,7 @@ def serve_connection(sock, client_addr, app, config, tracker) -> None:
     """Serve every request on one accepted connection (keep-alive, pipelining) until it
     should close, then close `sock`.  Never raises for client errors (answers
     400/413/414/431 and closes)."""
-    conn = Connection(sock, client_addr, _service(app, config, tracker))
+    conn = Connection(sock, client_addr, _service(app, config), tracker or NullTracker())
     poller = select.poll()
     poller.register(conn.fd, select.POLLIN)
     try:
@@ -379,9 +378,11 @@ class ConnectionLoop:
     """
 
     def __init__(self, listeners, app, config, tracker=None, tracker_for=None) -> None:
-        if tracker is None and tracker_for is not None:
-            tracker = tracker_for("")  # consulted for should_close() between rounds
-        self.service = Service(app, config, tracker)
+        if tracker is None:
+            # one tracker is still consulted for should_close() between rounds
+            tracker = tracker_for("") if tracker_for is not None else NullTracker()
+        self.service = Service(app, config)
+        self.tracker = tracker
         self.tracker_for = tracker_for
         self.config = config
         self.selector = selectors.DefaultSelector()
@@ -424,7 +425,7 @@ class ConnectionLoop:
         if now >= self._next_sweep:
             self._next_sweep = now + SWEEP_INTERVAL
             self._sweep(now)
-        if self.accepting and self.service.tracker.should_close():
+        if self.accepting and self.tracker.should_close():
             self.stop_accepting()
             self.close_idle()
 
@@ -499,7 +500,7 @@ class ConnectionLoop:
             if sock.family != socket.AF_UNIX:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn = Connection(sock, addr, service,
-                              self.tracker_for(addr) if self.tracker_for is not None else None)
+                              self.tracker_for(addr) if self.tracker_for is not None else self.tracker)
             conn.deadline = time.monotonic() + self.config.header_timeout
             self.conns[conn.fd] = conn
             # The request has often arrived with the connection: read it now, and only

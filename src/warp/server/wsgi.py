@@ -144,6 +144,9 @@ class EnvironBuilder:
             "wsgi.multiprocess": True,
             "wsgi.run_once": False,
             "wsgi.file_wrapper": FileWrapper,
+            # wsgi.input holds exactly the body and ends with it (the extension gunicorn
+            # and mod_wsgi set; Werkzeug needs it to read bodies that came chunked).
+            "wsgi.input_terminated": True,
             "SCRIPT_NAME": self.script_name,
             "REMOTE_ADDR": remote_addr,
             "REMOTE_PORT": remote_port,
