@@ -131,3 +131,20 @@ def test_keep_alive_across_static_and_app_requests(server):
             assert reader.response().status in (200, 404)
     started = [p for _, p in server.tracker.started]
     assert "/static/app.js" in started  # static requests are reported to the tracker too
+
+
+def test_real_server_serves_the_static_map_from_its_flag(tmp_path, static_root):
+    from server_process import Server, copy_apps
+    app_dir = copy_apps(tmp_path / "app")
+    with Server(app_dir, "hello:application", "--workers", "1", "--static",
+                f"/assets/={static_root}") as server:
+        server.wait_serving(workers=1)
+        resp = request(server.port, b"GET /assets/app.js HTTP/1.1\r\nHost: h\r\n\r\n")
+        assert resp.status == 200 and resp.body == b"console.log(1)\n"
+        assert request(server.port, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").body.startswith(b"hello v1")
+        assert '"GET /assets/app.js" 200' in wait_for_access(server, "/assets/app.js")
+
+
+def wait_for_access(server, path):
+    from server_process import wait_for
+    return wait_for(lambda: path in server.access_log() and server.access_log(), what="access log line")
