@@ -61,5 +61,16 @@ def test_resolve_stays_inside_the_folder(tmp_path):
 def test_bad_static_entries_are_explained(tmp_path):
     with pytest.raises(StaticConfigError, match="PREFIX=FOLDER"):
         StaticFiles.from_config(["/static/"])
-    with pytest.raises(StaticConfigError, match="not a directory"):
-        StaticFiles.from_config([f"/static/={tmp_path / 'missing'}"])
+    # a missing folder is not fatal: its URLs answer 404 until it exists
+    static = StaticFiles.from_config([f"/static/={tmp_path / 'missing'}"])
+    assert static.resolve("/static/a.css")[1] is None or not os.path.exists(static.resolve("/static/a.css")[1])
+
+
+def test_static_flag_is_checked_when_parsed():
+    from warp.server.config import ConfigError, parse_args
+    config = parse_args(["app:app", "--static", "/static/=staticfiles", "--static", "/m/=media"], environ={})
+    assert config.static == ("/static/=staticfiles", "/m/=media")
+    with pytest.raises(ConfigError, match="PREFIX=FOLDER"):
+        parse_args(["app:app", "--static", "staticfiles"], environ={})
+    env = parse_args(["app:app"], environ={"WARP_STATIC": "/s/=a, /t/=b"})
+    assert env.static == ("/s/=a", "/t/=b")

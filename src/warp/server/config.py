@@ -90,6 +90,13 @@ def _default_bind() -> tuple:
     return (f"0.0.0.0:{os.environ.get('PORT') or DEFAULT_PORT}",)
 
 
+def _static_entry(text: str) -> str:
+    prefix, sep, folder = text.partition("=")
+    if not sep or not prefix.strip() or not folder.strip():
+        raise ValueError(f"{text!r} is not PREFIX=FOLDER, e.g. /static/=staticfiles")
+    return text
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     """Validated, immutable server settings. Build with :func:`parse_args`."""
@@ -184,7 +191,8 @@ class ServerConfig:
     static: tuple = field(default=(), metadata=_setting(
         ["--static"], "WARP_STATIC",
         "serve files under URL prefix from a folder without calling the app; repeat for "
-        "several (env: comma separated)", kind="list", metavar="PREFIX=FOLDER"))
+        "several (env: comma separated)", kind="list", metavar="PREFIX=FOLDER",
+        parse=_static_entry))
     limit_request_line: int = field(default=8190, metadata=_setting(
         ["--limit-request-line"], "WARP_LIMIT_REQUEST_LINE",
         "longest request line in bytes (longer: 414)", parse=_pos_int))
@@ -285,7 +293,7 @@ def _convert(f: dataclasses.Field, raw: Any, origin: str) -> Any:
             items = tuple(item.strip() for item in items if item.strip())
             if not items:
                 raise ValueError("needs at least one value")
-            return items
+            return tuple(parse(item) for item in items) if parse else items
         return parse(raw) if parse else raw
     except ValueError as exc:
         raise ConfigError(f"invalid {origin}: {exc}") from None

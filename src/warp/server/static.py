@@ -11,6 +11,7 @@ accepts it, and the bytes go out with `os.sendfile`.  A path can never leave its
 
 from __future__ import annotations
 
+import logging
 import mimetypes
 import os
 import stat
@@ -18,6 +19,8 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import unquote_to_bytes
 
 from .wsgi import date_header, http_date
+
+log = logging.getLogger("warp.server")
 
 # Types that the platform's mime tables get wrong or lack (slim images have no
 # /etc/mime.types), for the files a web app's static folder typically holds.
@@ -142,7 +145,10 @@ class StaticFiles:
                 prefix += "/"
             root = os.path.realpath(folder)
             if not os.path.isdir(root):
-                raise StaticConfigError(f"static folder {folder!r} for {prefix} is not a directory")
+                # Not fatal: the app still runs and these URLs answer 404 until the folder
+                # exists (e.g. collectstatic has not run yet).
+                log.warning("static folder %s for %s does not exist (yet): its URLs answer 404",
+                            folder, prefix)
             mounts.append((prefix, root))
         return cls(mounts)
 
