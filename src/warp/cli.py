@@ -260,5 +260,74 @@ def status_command(app_dir, as_json, stats_address):
     click.echo(format_table(doc))
 
 
+def _start_options(command):
+    """One click option per start setting that declares a flag (see warp.settings)."""
+    from .settings import SETTINGS
+
+    for setting in reversed([s for s in SETTINGS if s.group == "start" and s.flag]):
+        command = click.option(setting.flag, setting.name, default=None, metavar=setting.type_name,
+                               help=f"{setting.doc} (setting: {setting.name})")(command)
+    return command
+
+
+def _shell_line(argv):
+    import shlex
+
+    return " ".join(shlex.quote(str(word)) for word in argv)
+
+
+@main.command("start")
+@click.argument("process_type", default="web", required=False)
+@app_option
+@click.option("--print", "print_only", is_flag=True, help="Print the exact command line and environment, then exit.")
+@json_option
+@_start_options
+def start_command(process_type, app_dir, print_only, as_json, **flags):
+    """Start the app (or Procfile process type PROCESS_TYPE) in the foreground, replacing warp."""
+    from .launch import open_for_start, plan_start, run_deploy_hook, run_plan
+
+    project, env = _run(lambda: open_for_start(app_dir, flags=flags), as_json)
+    plan = _run(lambda: plan_start(project, env, process_type), as_json)
+    if print_only or as_json:
+        if as_json:
+            _emit_json({"ok": True, **plan.to_dict()})
+            return
+        for label, value in plan.facts:
+            click.echo(f"# {label}: {value}")
+        if plan.entry is not None:
+            click.echo("# entry point, rule by rule:")
+            for step in plan.entry.steps:
+                click.echo(f"#   {step}")
+        click.echo(f"cd {_shell_line([plan.cwd])}")
+        for name, value in plan.changed.items():
+            click.echo(f"export {name}={_shell_line([value])}")
+        click.echo(_shell_line(plan.argv))
+        return
+    _run(lambda: run_deploy_hook(project, env, stream=sys.stderr))
+    for label, value in plan.facts:
+        progress(f"{label}: {value}")
+    sys.stderr.flush()
+    sys.stdout.flush()
+    _run(lambda: run_plan(plan))
+
+
+@main.command("health")
+@app_option
+@click.option("--alive", "which", flag_value="alive", default=True, help="Is the app running? (alive hook, else GET health_path)")
+@click.option("--ready", "which", flag_value="ready", help="Can it take traffic? (ready hook, else GET health_path)")
+@click.option("--timeout", default=5.0, show_default=True, help="Seconds to wait for an answer.")
+def health_command(app_dir, which, timeout):
+    """Exit 0 when the running app is healthy: for container HEALTHCHECK and Kubernetes probes."""
+    from .launch import open_for_start
+    from .launch.health import check
+
+    def run():
+        project, env = open_for_start(app_dir)
+        return check(project, env, which, timeout)
+
+    result = _run(run)
+    click.echo(f"{result.check}: ok ({result.how}: {result.detail})")
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,239 @@
+"""``warp start``: from the resolved settings to the exact command that serves the app.
+
+One module per server (bundled, gunicorn, uwsgi, waitress, mod_wsgi, uvicorn)
+turns the same ``Launch`` (warp's settings, resolved once) into that server's
+native flags. ``plan_start`` gathers everything into a ``Plan`` (argv, complete
+environment, files to write, startup facts); ``warp start --print`` shows it and
+``run_plan`` replaces warp with it (``os.execvpe``), so signals and the exit
+status belong to the server. ``server_requirements`` tells ``warp build`` what
+to install in the app's environment for the chosen server.
+"""
+
+from pathlib import Path
+import importlib
+import os
+import shlex
+
+from ..entrypoint import ASGI, COMMAND, NoEntryPoint, procfile_types, resolve
+from ..errors import ConfigError, StartError
+from ..settings import SERVERS
+from .plan import Launch, Plan
+
+WHITENOISE = "whitenoise==6.12.0"
+WARPDRIVE_SERVER_ARGS = ".warpdrive/server_args"
+
+
+def server_module(name):
+    if name not in SERVERS:
+        raise ConfigError(f"unknown server {name!r}", "choose one of " + ", ".join(SERVERS))
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def _static_wanted(project, entry):
+    """Will static files be served? The static setting, or a Django project (STATIC_URL is always set)."""
+    if project.config.static:
+        return True
+    return entry is not None and (entry.rule == "django" or (project.root / "manage.py").is_file())
+
+
+def server_requirements(project, detection=None):
+    """Pinned requirement strings ``warp build`` installs into the app's environment.
+
+    The chosen server's packages, plus WhiteNoise when static files must be
+    served and that server cannot serve them itself. Nothing for an app whose
+    Procfile/app.sh runs its own command. Raises BuildError (one line) when the
+    server cannot be built on this machine (mod_wsgi without apxs).
+    """
+    try:
+        entry = resolve(project)
+    except NoEntryPoint:
+        entry = None
+    if entry is not None and entry.kind == COMMAND:
+        if project.config.source("server") == "default":
+            return []
+        server = project.config.server
+    else:
+        server = entry.server if entry is not None else project.config.server
+    module = server_module(server)
+    if server == "mod_wsgi":
+        module.check_build_tools()
+    wanted = list(module.REQUIREMENTS)
+    if not module.NATIVE_STATIC and _static_wanted(project, entry):
+        wanted.append(WHITENOISE)
+    return wanted
+
+
+def open_for_start(app_dir=".", flags=None, environ=None):
+    """The project with its environment files applied before its settings are read.
+
+    ``.s2i/environment`` or ``.warpdrive/environment`` may set PORT,
+    WEB_CONCURRENCY or WARP_SERVER; they count as environment variables.
+    Returns (project, runtime environment).
+    """
+    from ..environment import app_environ, runtime_environ
+    from ..project import open_project
+
+    base = dict(os.environ if environ is None else environ)
+    first = open_project(app_dir, environ=base, flags=flags)
+    env = app_environ(first, base)
+    project = open_project(app_dir, environ=env, flags=flags)
+    return project, runtime_environ(project, env)
+
+
+def read_server_args(project):
+    """Extra native flags: the server_args setting, then warpdrive's .warpdrive/server_args file."""
+    args = list(project.config.server_args or [])
+    path = project.root / WARPDRIVE_SERVER_ARGS
+    if path.is_file():
+        text = " ".join(line for line in path.read_text(encoding="utf-8").splitlines() if not line.lstrip().startswith("#"))
+        try:
+            args += shlex.split(text)
+        except ValueError as exc:
+            raise ConfigError(f"{path}: cannot parse: {exc}", "write the flags as a shell would, one or more per line") from None
+    return tuple(args)
+
+
+def _require_env(project):
+    if not project.python.exists():
+        raise StartError(f"no application environment at {project.venv}", "run `warp build` first")
+
+
+def _explicit(project):
+    return frozenset(name for name, source in project.config.sources.items() if source != "default")
+
+
+def _command_plan(project, env, entry, line, process_type, shell):
+    from .command import command
+
+    _require_env(project)
+    cmd = command(line, env, python=project.python, shell=shell)
+    label = "Procfile " + process_type if entry is None or entry.rule == "procfile" else entry.source
+    facts = (
+        ("app", f"{label}: {line}" + ("" if entry is None else f" ({entry.reason})")),
+        ("server", "none: the command serves the app itself" if process_type == "web" else f"none: process type {process_type}"),
+        ("address", f"PORT={env.get('PORT')}"),
+    )
+    return Plan(server=None, argv=cmd.argv, env=env, changed=_changed(env), cwd=project.root, files={},
+                facts=facts, entry=entry, process_type=process_type)
+
+
+def _changed(env, base=None):
+    base = os.environ if base is None else base
+    return {name: value for name, value in sorted(env.items()) if base.get(name) != value}
+
+
+def plan_start(project, env, process_type="web"):
+    """The Plan that starts ``process_type`` of ``project`` with runtime environment ``env``."""
+    from .pythonpath import run_dir_for, warp_pythonpath
+    from .static import static_map
+    from .workers import default_workers
+
+    if process_type != "web":
+        procfile = project.root / "Procfile"
+        types = procfile_types(procfile) if procfile.is_file() else {}
+        if process_type not in types:
+            known = ", ".join(sorted(types)) or "none"
+            raise ConfigError(f"no process type {process_type!r} in {procfile}", f"Procfile has: {known}")
+        from ..entrypoint import needs_shell
+
+        line = types[process_type]
+        return _command_plan(project, env, None, line, process_type, needs_shell(line))
+
+    entry = resolve(project, environ=env)
+    if entry.kind == COMMAND:
+        shell = entry.shell
+        line = entry.target
+        if entry.rule == "s2i" and entry.source in ("APP_SCRIPT", "app.sh"):
+            line, shell = shlex.quote(entry.target), False
+        return _command_plan(project, env, entry, line, process_type, shell)
+
+    _require_env(project)
+    module = server_module(entry.server)
+    config = project.config
+    run_dir = run_dir_for(project)
+    pythonpath = warp_pythonpath(run_dir)
+
+    if config.workers:
+        workers, workers_why = config.workers, f"from {config.source('workers')}"
+    else:
+        workers, workers_why = default_workers()
+    static, static_why = static_map(project, project.python, env)
+
+    extra_env = {}
+    app_target = entry.target
+    shim = bool(static) and not module.NATIVE_STATIC
+    if shim or getattr(module, "ALWAYS_SHIM", False):
+        if static and not module.NATIVE_STATIC and not _has_package(project, "whitenoise"):
+            raise StartError(
+                f"{entry.server} serves static files through WhiteNoise, which is not in {project.venv}",
+                "run `warp build` (it installs WhiteNoise when static files need it)",
+            )
+        app_target = "warp.appshim:asgi" if entry.kind == ASGI else "warp.appshim:application"
+        extra_env["WARP_APP"] = entry.target
+        extra_env["WARP_STATIC_MAP"] = _json({prefix: folder for prefix, folder in static}) if shim else "{}"
+
+    launch = Launch(
+        root=project.root, python=project.python, venv_bin=project.venv_bin, entry=entry, app_target=app_target,
+        host=config.host, port=config.port, workers=workers, threads=config.threads, timeout=config.timeout,
+        graceful_timeout=config.graceful_timeout, max_requests=config.max_requests,
+        max_requests_jitter=config.max_requests_jitter, static=static, trusted_proxies=tuple(config.trusted_proxies or ()),
+        server_args=read_server_args(project), log_level=config.log_level, access_log_format=config.access_log_format,
+        pythonpath=pythonpath, run_dir=run_dir, explicit=_explicit(project),
+    )
+    cmd = module.command(launch)
+    program = Path(cmd.argv[0])
+    if program.is_absolute() and not program.exists():
+        raise StartError(
+            f"{entry.server} is not installed in the application environment ({program} is missing)",
+            f"run `warp build` with server: {entry.server}",
+        )
+
+    full = dict(env)
+    full.update(extra_env)
+    full.update(cmd.env)
+    full["PYTHONPATH"] = os.pathsep.join([str(pythonpath)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+
+    shown_host = "127.0.0.1" if config.host in ("0.0.0.0", "") else ("[::1]" if config.host == "::" else launch.bind.rsplit(":", 1)[0])
+    facts = [
+        ("app", f"{entry.target} ({entry.kind.upper()}; {entry.reason})"),
+        ("server", f"{entry.server} ({entry.server_reason})"),
+        ("address", f"http://{shown_host}:{config.port}/ (listening on {launch.bind})"),
+        ("workers", f"{workers} ({workers_why})" + (f" x {config.threads} threads" if config.threads > 1 else "")),
+        ("static", ", ".join(f"{prefix} -> {folder}" for prefix, folder in static) + (f" ({'; '.join(static_why)})" if static_why else "")
+         if static else "none" + (f" ({'; '.join(static_why)})" if static_why else "")),
+    ]
+    if static and shim:
+        facts.append(("static via", "WhiteNoise (this server cannot serve files itself)"))
+    facts += list(cmd.notes)
+    return Plan(server=entry.server, argv=tuple(cmd.argv), env=full, changed=_changed(full), cwd=project.root,
+                files=dict(cmd.files), facts=tuple(facts), entry=entry, process_type=process_type)
+
+
+def _json(value):
+    import json
+
+    return json.dumps(value, sort_keys=True)
+
+
+def _has_package(project, name):
+    lib = project.venv / "lib"
+    return any(lib.glob(f"python*/site-packages/{name}/__init__.py"))
+
+
+def run_deploy_hook(project, env, stream=None):
+    """Run the deploy hooks (warp's enabled ones, then the app's); BuildError stops the start."""
+    from ..hooks import run_hook
+
+    return run_hook(project, "deploy", env, stream)
+
+
+def run_plan(plan):
+    """Write the plan's files and replace this process by the server. Never returns."""
+    for path, text in plan.files.items():
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text, encoding="utf-8")
+    os.chdir(plan.cwd)
+    try:
+        os.execvpe(plan.argv[0], list(plan.argv), plan.env)
+    except OSError as exc:
+        raise StartError(f"cannot run {plan.argv[0]}: {exc.strerror}", "run `warp build`, or check the command") from None

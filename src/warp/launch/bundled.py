@@ -1,0 +1,41 @@
+"""warp's own prefork server, run by the app's interpreter: ``python -m warp.server``.
+
+Serves WSGI only, and static files natively (``--static PREFIX=FOLDER``).
+Nothing to install: the package reaches the app through the PYTHONPATH folder
+that exposes warp alone (see pythonpath.py).
+"""
+
+from ..errors import StartError
+from .plan import Command
+
+REQUIREMENTS = ()
+NATIVE_STATIC = True
+INTERFACES = ("wsgi",)
+
+
+def command(launch):
+    entry = launch.entry
+    if entry.kind != "wsgi":
+        raise StartError(
+            f"the bundled server serves WSGI only, and {entry.target} is {entry.kind.upper()} ({entry.reason})",
+            "set server: uvicorn (or leave server unset to let warp choose it)",
+        )
+    argv = [
+        str(launch.python), "-m", "warp.server", launch.app_target,
+        "--bind", launch.bind,
+        "--workers", str(launch.workers),
+        "--threads", str(launch.threads),
+        "--timeout", str(launch.timeout),
+        "--graceful-timeout", str(launch.graceful_timeout),
+        "--max-requests", str(launch.max_requests),
+        "--max-requests-jitter", str(launch.max_requests_jitter),
+        "--access-log", "-",
+        "--access-log-format", launch.access_log_format,
+        "--log-level", launch.log_level,
+        "--chdir", str(launch.root),
+    ]
+    for address in launch.trusted_proxies:
+        argv += ["--forwarded-allow-ips", address]
+    for prefix, folder in launch.static:
+        argv += ["--static", f"{prefix}={folder}"]
+    return Command(argv=tuple(argv) + launch.server_args)

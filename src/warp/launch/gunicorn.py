@@ -1,0 +1,53 @@
+"""gunicorn, with warp's settings as its flags; static files through WhiteNoise."""
+
+import json
+
+from ..errors import StartError
+from .plan import Command
+
+REQUIREMENTS = ("gunicorn==27.0.1",)
+NATIVE_STATIC = False
+INTERFACES = ("wsgi",)
+
+COMMON_LOG = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s'
+JSON_LOG = json.dumps({
+    "remote": "%(h)s", "time": "%(t)s", "method": "%(m)s", "path": "%(U)s", "query": "%(q)s",
+    "status": "%(s)s", "bytes": "%(B)s", "duration_us": "%(D)s", "referer": "%(f)s", "agent": "%(a)s",
+})
+
+
+def command(launch):
+    entry = launch.entry
+    if entry.kind != "wsgi":
+        raise StartError(
+            f"gunicorn serves WSGI here, and {entry.target} is {entry.kind.upper()} ({entry.reason})",
+            "set server: uvicorn",
+        )
+    # With the app's own gunicorn.conf.py, only settings the user chose override it.
+    conf = entry.config_file
+    chosen = (lambda name: name in launch.explicit) if conf else (lambda name: True)
+    argv = [str(launch.tool("gunicorn"))]
+    if conf:
+        argv += ["--config", conf]
+    argv += ["--bind", launch.bind, "--chdir", str(launch.root)]
+    if chosen("workers"):
+        argv += ["--workers", str(launch.workers)]
+    if chosen("threads"):
+        argv += ["--threads", str(launch.threads)]
+    if chosen("timeout"):
+        argv += ["--timeout", str(launch.timeout)]
+    if chosen("graceful_timeout"):
+        argv += ["--graceful-timeout", str(launch.graceful_timeout)]
+    if chosen("max_requests"):
+        argv += ["--max-requests", str(launch.max_requests), "--max-requests-jitter", str(launch.max_requests_jitter)]
+    if chosen("trusted_proxies"):
+        argv += ["--forwarded-allow-ips", ",".join(launch.trusted_proxies)]
+    argv += [
+        "--access-logfile", "-",
+        "--access-logformat", JSON_LOG if launch.access_log_format == "json" else COMMON_LOG,
+        "--error-logfile", "-",
+        "--log-level", launch.log_level,
+    ]
+    argv += list(launch.server_args)
+    argv.append(launch.app_target)
+    return Command(argv=tuple(argv))

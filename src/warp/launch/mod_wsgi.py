@@ -1,0 +1,129 @@
+"""Apache httpd through ``mod_wsgi-express start-server``; static files natively (``--url-alias``).
+
+The mod_wsgi package compiles against Apache's development files (``apxs``,
+Debian's ``apache2-dev``) and runs Apache's ``httpd`` binary (Debian's
+``apache2-bin``). Apache refuses to serve as root, so when warp runs as root the
+server's processes run as the app folder's owner, or ``nobody``.
+"""
+
+from pathlib import Path
+import grp
+import os
+import pwd
+import shutil
+
+from ..errors import BuildError, StartError
+from .plan import Command
+
+REQUIREMENTS = ("mod_wsgi==6.1.1",)
+NATIVE_STATIC = True
+INTERFACES = ("wsgi",)
+
+COMMON_LOG = '%h %l %u %t "%r" %>s %b'
+JSON_LOG = ('{"remote": "%h", "time": "%t", "method": "%m", "path": "%U", "query": "%q", '
+            '"status": %>s, "bytes": "%b", "duration_us": %D}')
+
+
+def check_build_tools(which=shutil.which):
+    """Raise BuildError in one line when mod_wsgi cannot be compiled here."""
+    if not (which("apxs") or which("apxs2")):
+        raise BuildError(
+            "mod_wsgi needs Apache's development files, and apxs was not found on PATH",
+            "install them (Debian/Ubuntu: apt-get install apache2-dev) or choose another server",
+        )
+
+
+def _run_as(root):
+    """(user, group) for Apache's children when warp runs as root."""
+    owner = os.stat(root).st_uid
+    if owner != 0:
+        entry = pwd.getpwuid(owner)
+        return entry.pw_name, grp.getgrgid(entry.pw_gid).gr_name
+    for user, group in (("nobody", "nogroup"), ("nobody", "nobody"), ("www-data", "www-data")):
+        try:
+            pwd.getpwnam(user)
+            grp.getgrnam(group)
+            return user, group
+        except KeyError:
+            continue
+    raise StartError("Apache refuses to run as root and no unprivileged user was found", "run warp start as a non-root user")
+
+
+def _closed_to_others(path):
+    """The first folder at or above ``path`` that other users cannot enter, or None."""
+    path = Path(path).resolve()
+    for folder in [path] + list(path.parents):
+        try:
+            if folder.is_dir() and not folder.stat().st_mode & 0o001:
+                return folder
+        except OSError:
+            return folder
+    return None
+
+
+def _base_home(python):
+    """The folder of the interpreter the app's venv was made from (pyvenv.cfg home)."""
+    cfg = Path(python).parent.parent / "pyvenv.cfg"
+    try:
+        for line in cfg.read_text(encoding="utf-8").splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == "home":
+                return Path(value.strip())
+    except OSError:
+        pass
+    return Path(python).parent
+
+
+def command(launch):
+    entry = launch.entry
+    if entry.kind != "wsgi":
+        raise StartError(
+            f"mod_wsgi serves WSGI only, and {entry.target} is {entry.kind.upper()} ({entry.reason})",
+            "set server: uvicorn",
+        )
+    express = launch.tool("mod_wsgi-express")
+    module, _, callable_name = launch.app_target.partition(":")
+    argv = [
+        str(express), "start-server",
+        "--application-type", "module",
+        "--entry-point", module,
+        "--callable-object", callable_name or "application",
+        "--host", launch.host,
+        "--port", str(launch.port),
+        "--processes", str(launch.workers),
+        "--threads", str(launch.threads),
+        "--request-timeout", str(launch.timeout),
+        "--graceful-timeout", str(launch.graceful_timeout),
+        "--shutdown-timeout", str(launch.graceful_timeout),
+        "--maximum-requests", str(launch.max_requests),
+        "--working-directory", str(launch.root),
+        "--python-path", str(launch.root),
+        "--server-root", str(launch.run_dir / "mod_wsgi"),
+        "--log-to-terminal",
+        "--access-log",
+        "--access-log-format", JSON_LOG if launch.access_log_format == "json" else COMMON_LOG,
+        "--log-level", {"warning": "warn"}.get(launch.log_level, launch.log_level),
+    ]
+    for prefix, folder in launch.static:
+        argv += ["--url-alias", prefix, folder.rstrip("/") + "/"]
+    if launch.trusted_proxies:
+        argv += ["--trust-proxy-header", "X-Forwarded-For", "--trust-proxy-header", "X-Forwarded-Proto"]
+        for address in launch.trusted_proxies:
+            argv += ["--trust-proxy", address]
+    notes = ()
+    if os.geteuid() == 0 and "--user" not in launch.server_args:
+        user, group = _run_as(launch.root)
+        if user == "nobody":
+            for what, path in (("the Python", _base_home(launch.python)), ("the app's environment", launch.python.parent),
+                               ("the app", launch.root)):
+                closed = _closed_to_others(path)
+                if closed is not None:
+                    raise StartError(
+                        f"mod_wsgi runs Apache's processes as {user} when warp runs as root, and {user} cannot read "
+                        f"{what} at {path} ({closed} is closed to other users)",
+                        "run warp start as a non-root user, or use a Python and app folder outside it",
+                    )
+        argv += ["--user", user, "--group", group]
+        notes += (("runs as", f"{user}:{group} (Apache refuses to serve as root)"),)
+    argv += list(launch.server_args)
+    return Command(argv=tuple(argv), notes=notes)

@@ -1,0 +1,40 @@
+"""uvicorn: ASGI (and WSGI through its wsgi interface); static files through WhiteNoise."""
+
+from ..errors import StartError
+from .plan import Command
+
+REQUIREMENTS = ("uvicorn==0.54.0",)
+NATIVE_STATIC = False
+INTERFACES = ("asgi", "wsgi")
+
+
+def command(launch):
+    if not launch.tool("uvicorn").exists():
+        raise StartError(f"uvicorn is not installed in the application environment ({launch.tool('uvicorn')} is missing)",
+                         "run `warp build` with server: uvicorn")
+    argv = [
+        # Through warp.appshim so that TERM ends in exit status 0 (uvicorn re-raises it after draining).
+        str(launch.python), "-m", "warp.appshim", "uvicorn", launch.app_target,
+        "--host", launch.host,
+        "--port", str(launch.port),
+        "--workers", str(launch.workers),
+        "--app-dir", str(launch.root),
+        "--timeout-graceful-shutdown", str(launch.graceful_timeout),
+        "--log-level", launch.log_level,
+        "--access-log",
+        "--no-use-colors",
+        "--proxy-headers",
+        "--forwarded-allow-ips", ",".join(launch.trusted_proxies) or "127.0.0.1",
+    ]
+    if launch.entry.kind == "wsgi":
+        argv += ["--interface", "wsgi"]
+    if launch.max_requests:
+        argv += ["--limit-max-requests", str(launch.max_requests)]
+        if launch.max_requests_jitter:
+            argv += ["--limit-max-requests-jitter", str(launch.max_requests_jitter)]
+    notes = []
+    if launch.threads > 1:
+        notes.append(("threads", "uvicorn runs one event loop per worker; threads does not apply"))
+    notes.append(("timeout", "uvicorn cannot stop a running request; timeout does not apply"))
+    argv += list(launch.server_args)
+    return Command(argv=tuple(argv), notes=tuple(notes))

@@ -1,0 +1,57 @@
+"""uWSGI in HTTP mode, master + prefork workers, static files natively (``--static-map``)."""
+
+from ..errors import StartError
+from .plan import Command
+
+REQUIREMENTS = ("uwsgi==2.0.31",)
+NATIVE_STATIC = True
+INTERFACES = ("wsgi",)
+
+COMMON_LOG = '%(addr) - %(user) [%(ltime)] "%(method) %(uri) %(proto)" %(status) %(size)'
+JSON_LOG = ('{"remote": "%(addr)", "time": "%(ltime)", "method": "%(method)", "path": "%(uri)", '
+            '"status": %(status), "bytes": %(size), "duration_us": %(micros)}')
+
+
+def command(launch):
+    entry = launch.entry
+    if entry.kind != "wsgi":
+        raise StartError(
+            f"uWSGI serves WSGI here, and {entry.target} is {entry.kind.upper()} ({entry.reason})",
+            "set server: uvicorn",
+        )
+    venv = launch.python.parent.parent
+    argv = [
+        str(launch.tool("uwsgi")),
+        "--http-socket", launch.bind,
+        "--master",
+        "--processes", str(launch.workers),
+        "--threads", str(launch.threads),
+        "--enable-threads",
+        "--home", str(venv),
+        "--chdir", str(launch.root),
+        "--module", launch.app_target,
+        "--need-app",
+        "--strict",
+        # uWSGI 2.0 treats TERM as "reload"; make it a stop that lets requests finish.
+        "--die-on-term",
+        "--hook-master-start", "unix_signal:15 gracefully_kill_them_all",
+        "--worker-reload-mercy", str(launch.graceful_timeout),
+        "--reload-mercy", str(launch.graceful_timeout),
+        "--harakiri", str(launch.timeout),
+        "--log-format", JSON_LOG if launch.access_log_format == "json" else COMMON_LOG,
+        "--req-logger", "stdio",
+        "--buffer-size", "32768",
+        "--single-interpreter",
+    ]
+    if launch.max_requests:
+        argv += ["--max-requests", str(launch.max_requests)]
+        if launch.max_requests_jitter:
+            argv += ["--max-requests-delta", str(launch.max_requests_jitter)]
+    for prefix, folder in launch.static:
+        argv += ["--static-map", f"{prefix.rstrip('/')}={folder}"]
+    notes = ()
+    if launch.log_level in ("warning", "error"):
+        argv += ["--disable-logging"]
+    notes += (("trusted proxies", "uWSGI does not rewrite the client address from proxy headers; the app sees the proxy"),)
+    argv += list(launch.server_args)
+    return Command(argv=tuple(argv), notes=notes)

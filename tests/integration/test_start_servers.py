@@ -1,0 +1,239 @@
+"""`warp start` under each of the six servers: real apps, real servers, pages and static files over HTTP.
+
+Apps: plain WSGI, Flask, a Django project from `django-admin startproject`, and
+an app pinning click==7.1.2 (warp's own click must not reach it). Each is
+started with `warp start --server S`, answers its page and a static file, and
+exits 0 on TERM.
+"""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from start_support import (
+    Envs, Started, apxs_missing, base_python, fetch, free_port, httpd_missing,
+    make_venv, make_world_readable_dir, warp_command, warp_env, write,
+)
+
+SERVERS = ("bundled", "gunicorn", "uwsgi", "waitress", "mod_wsgi", "uvicorn")
+
+
+def needs(server):
+    """Skip only when a real part a server needs is absent from this machine."""
+    if server == "mod_wsgi":
+        if apxs_missing():
+            pytest.skip("apxs (apache2-dev) is not installed")
+        if httpd_missing():
+            pytest.skip("Apache httpd (apache2-bin) is not installed")
+        if base_python() is None:
+            pytest.skip("no interpreter readable by the unprivileged user Apache needs as root")
+
+
+@pytest.fixture(scope="session")
+def start_base():
+    folder = make_world_readable_dir("warp-start-")
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def envs(start_base):
+    return Envs(start_base)
+
+
+@pytest.fixture(scope="session")
+def shared_env(envs):
+    """Django, Flask, WhiteNoise and the servers, shared by the apps that allow it."""
+    return envs.get("shared", "bundled")
+
+
+PLAIN = {
+    "wsgi.py": '''
+        def application(environ, start_response):
+            if environ["PATH_INFO"] != "/":
+                start_response("404 Not Found", [("Content-Type", "text/plain")])
+                return [b"not here"]
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"plain wsgi says hi"]
+    ''',
+    "public/hello.txt": "static hello\n",
+    "warp.yaml": "static:\n  /static/: public\n",
+}
+
+FLASK = {
+    "app.py": '''
+        from flask import Flask
+
+        app = Flask(__name__, static_folder=None)
+
+
+        @app.route("/")
+        def index():
+            return "flask says hi"
+
+
+        if __name__ == "__main__":
+            app.run()
+    ''',
+    "assets/site.css": "body { color: teal }\n",
+    "warp.yaml": "static:\n  /assets/: assets\n",
+}
+
+CLICK = {
+    "wsgi.py": '''
+        import click
+
+
+        def application(environ, start_response):
+            if environ["PATH_INFO"] != "/":
+                start_response("404 Not Found", [("Content-Type", "text/plain")])
+                return [b"not here"]
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [("click " + click.__version__).encode()]
+    ''',
+    "static/pin.txt": "pinned\n",
+    "requirements.txt": "click==7.1.2\n",
+    "warp.yaml": "static:\n  /static/: static\n",
+}
+
+
+@pytest.fixture(scope="session")
+def apps(start_base, shared_env):
+    """{name: (folder, environment)}; the Django project is made by startproject and collected."""
+    made = {}
+    for name, files in (("plain", PLAIN), ("flask", FLASK), ("click", CLICK)):
+        root = start_base / name
+        root.mkdir()
+        write(root, files)
+        made[name] = (root, "click" if name == "click" else "shared")
+    django = start_base / "django"
+    django.mkdir()
+    subprocess.run([str(shared_env / "bin" / "django-admin"), "startproject", "mysite", "."], cwd=django, check=True, timeout=60)
+    # collectstatic as `warp build` runs it: the startproject settings have no
+    # STATIC_ROOT, so a settings wrapper adds the default folder, staticfiles/.
+    shim = start_base / "collect"
+    shim.mkdir()
+    (shim / "collect_settings.py").write_text(f"from mysite.settings import *\nSTATIC_ROOT = {str(django / 'staticfiles')!r}\n")
+    env = warp_env(DJANGO_SETTINGS_MODULE="collect_settings", PYTHONPATH=f"{shim}:{django}")
+    subprocess.run([str(shared_env / "bin" / "python"), "manage.py", "collectstatic", "--noinput"],
+                   cwd=django, env=env, check=True, timeout=120, capture_output=True)
+    assert (django / "staticfiles" / "admin" / "css" / "base.css").is_file()
+    made["django"] = (django, "shared")
+    return made
+
+
+EXPECT = {
+    "plain": ("/", b"plain wsgi says hi", "/static/hello.txt", b"static hello\n"),
+    "flask": ("/", b"flask says hi", "/assets/site.css", b"body { color: teal }\n"),
+    "click": ("/", b"click 7.1.2", "/static/pin.txt", b"pinned\n"),
+    "django": ("/", b"django", "/static/admin/css/base.css", None),
+}
+
+
+@pytest.mark.parametrize("server", SERVERS)
+@pytest.mark.parametrize("app", ["plain", "flask", "django", "click"])
+def test_app_under_server_serves_pages_and_static_then_stops_on_term(app, server, apps, envs, tmp_path):
+    needs(server)
+    root, kind = apps[app]
+    venv = envs.get(kind, server)
+    page, page_text, static, static_body = EXPECT[app]
+    port = free_port()
+    started = Started(root, ["--server", server, "--workers", "2"], warp_env(venv), port, tmp_path)
+    try:
+        status, body = started.wait_ready(page)
+        assert status == 200, (status, body[:300], started.output()[-3000:])
+        assert page_text in body.lower() if app == "django" else page_text in body
+        status, body = fetch(port, static)
+        assert status == 200, (static, status, started.output()[-3000:])
+        if static_body is not None:
+            assert body == static_body
+        else:
+            assert b"body" in body and len(body) > 1000
+        status, _ = fetch(port, static.rsplit("/", 1)[0] + "/missing-file.css")
+        assert status == 404
+        assert started.terminate() == 0, started.output()[-3000:]
+    finally:
+        started.kill()
+    out = started.output()
+    # The startup lines people need, before the server's own output.
+    for label in ("app:", "server:", "address:", "workers:", "static:"):
+        assert f"-> {label}" in out
+    assert f"-> server: {server}" in out
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_print_shows_exact_command_and_environment(server, apps, envs):
+    needs(server)
+    root, kind = apps["django"]
+    venv = envs.get(kind, server)
+    result = subprocess.run(warp_command("start", "--print", "--json", "--server", server, "--port", "8123", "--workers", "3"),
+                            cwd=root, env=warp_env(venv), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    argv = plan["argv"]
+    assert plan["server"] == server
+    assert plan["env"]["PORT"] == "8123" and plan["env"]["VIRTUAL_ENV"] == str(venv)
+    assert plan["env"]["PYTHONPATH"].split(":")[0].endswith("pythonpath")
+    joined = " ".join(argv)
+    static_root = str(root / "staticfiles")
+    native = {
+        "bundled": ["-m warp.server mysite.wsgi:application", "--bind 0.0.0.0:8123", "--workers 3", f"--static /static/={static_root}"],
+        "gunicorn": ["--bind 0.0.0.0:8123", "--workers 3", "warp.appshim:application"],
+        "uwsgi": ["--http-socket 0.0.0.0:8123", "--processes 3", "--module mysite.wsgi:application", f"--static-map /static={static_root}"],
+        "waitress": ["-m warp.appshim waitress", "--listen=0.0.0.0:8123", "warp.appshim:application"],
+        "mod_wsgi": ["start-server", "--port 8123", "--processes 3", "--entry-point mysite.wsgi", f"--url-alias /static/ {static_root}/"],
+        # Django under uvicorn is served through its asgi.py.
+        "uvicorn": ["-m warp.appshim uvicorn", "--port 8123", "--workers 3", "warp.appshim:asgi"],
+    }[server]
+    entry = "mysite.asgi:application" if server == "uvicorn" else "mysite.wsgi:application"
+    for part in native:
+        assert part in joined, (part, joined)
+    if server in ("gunicorn", "waitress", "uvicorn"):
+        assert plan["env"]["WARP_APP"] == entry
+        assert json.loads(plan["env"]["WARP_STATIC_MAP"]) == {"/static/": static_root}
+    # The text form: facts, then the rule-by-rule explanation, then the command to paste.
+    text = subprocess.run(warp_command("start", "--print", "--server", server, "--port", "8123"),
+                          cwd=root, env=warp_env(venv), capture_output=True, text=True, timeout=120)
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert lines[0].startswith(f"# app: {entry}")
+    assert any(line.startswith("#   django: manage.py names DJANGO_SETTINGS_MODULE=mysite.settings") for line in lines)
+    assert lines[-1].split()[0] == argv[0]
+
+
+def test_asgi_app_is_served_by_uvicorn_with_static_files(start_base, shared_env, tmp_path):
+    root = start_base / "asgi"
+    root.mkdir()
+    write(root, {
+        "main.py": '''
+            async def app(scope, receive, send):
+                if scope["type"] != "http":
+                    return
+                await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+                await send({"type": "http.response.body", "body": b"asgi says hi"})
+        ''',
+        "static/a.txt": "asgi static\n",
+        "warp.yaml": "static:\n  /static/: static\n",
+    })
+    port = free_port()
+    started = Started(root, ["--workers", "1"], warp_env(shared_env), port, tmp_path)
+    try:
+        assert started.wait_ready("/") == (200, b"asgi says hi")
+        assert fetch(port, "/static/a.txt") == (200, b"asgi static\n")
+        assert started.terminate() == 0
+    finally:
+        started.kill()
+    assert "-> server: uvicorn (the entry point is ASGI" in started.output()
+
+
+def test_bundled_server_refuses_asgi_in_one_line(start_base, shared_env):
+    root = start_base / "asgi-refused"
+    root.mkdir()
+    write(root, {"main.py": "async def app(scope, receive, send):\n    pass\n"})
+    result = subprocess.run(warp_command("start", "--server", "bundled"), cwd=root, env=warp_env(shared_env),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "bundled server serves WSGI only" in lines[0] and "uvicorn" in lines[0]
