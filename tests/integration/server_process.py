@@ -4,7 +4,6 @@ port, poll until it answers, and talk HTTP to it. Shared by the process-model te
 from __future__ import annotations
 
 import http.client
-import json
 import os
 import re
 import shutil

@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -35,7 +34,7 @@ def test_n_workers_serve_concurrently_and_log_access(app_dir):
         access = wait_for(lambda: server.access_log().count('"GET /sleep"') == 3 and server.access_log(),
                           what="3 access log lines")
         for pid in pids:
-            assert f'"GET /sleep" 200' in access and f"pid={pid}" in access
+            assert '"GET /sleep" 200' in access and f"pid={pid}" in access
 
 
 @pytest.mark.parametrize("keep_alive", [False, True], ids=["new-connections", "keep-alive"])

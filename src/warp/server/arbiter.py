@@ -22,7 +22,6 @@ status that says what happened (see the EXIT_* constants).
 
 from __future__ import annotations
 
-import errno
 import gc
 import os
 import select
