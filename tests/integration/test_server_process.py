@@ -290,3 +290,17 @@ def test_warp_status_without_a_server_is_one_line_and_fails(tmp_path):
     assert result.returncode == 1
     assert result.stderr.startswith("warp: error: no warp server answers for") and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_app_content_length_is_sent_once(app_dir):
+    """Strict clients (wrk, proxies) reject a response with two Content-Length headers."""
+    import socket as _socket
+    with Server(app_dir, "hello:application", "--workers", "1") as server:
+        server.wait_serving(workers=1)
+        with _socket.create_connection((server.host, server.port), timeout=10) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+        head = data.split(b"\r\n\r\n", 1)[0].lower()
+        assert head.count(b"\r\ncontent-length:") == 1

@@ -324,6 +324,7 @@ class Response:
                     raise AppError(f"invalid Content-Length {value!r}") from None
                 if length < 0:
                     raise AppError(f"invalid Content-Length {value!r}")
+                continue  # written once below, after the framing decision
             elif lname == "connection":
                 if "close" in value.lower():
                     self.keep_alive = False
