@@ -121,3 +121,391 @@ def test_failing_build_step_is_one_line_and_nothing_tagged(engine, base_image, t
     line = assert_one_line_error(proc, 1, "image build failed at step")
     assert "warp build" in line  # the hint says how to reproduce it outside Docker
     assert_not_tagged(client, name)
+
+
+# -- building and running real apps -------------------------------------------
+
+import io
+import tarfile
+import time
+import urllib.error
+import urllib.request
+
+ARBITRARY_UID = "1000470000:0"
+MARKER = f"warp-marker-{RUN_ID}"
+
+
+def git(app, *args):
+    return subprocess.run(["git", "-C", str(app), *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def pip_secrets(tmp_path_factory):
+    """Host pip settings that must reach the build stage and nothing else: a CA
+    bundle (the host's, plus a marker line PEM readers skip), an extra index
+    with credentials (unreachable, so pip skips it) and a trusted host."""
+    folder = tmp_path_factory.mktemp("pip-secrets")
+    host_bundle = Path(os.environ.get("PIP_CERT") or "/etc/ssl/certs/ca-certificates.crt")
+    bundle = folder / "ca.pem"
+    bundle.write_bytes(host_bundle.read_bytes() + f"\n# {MARKER}-ca\n".encode())
+    return {
+        "PIP_CERT": str(bundle),
+        "PIP_EXTRA_INDEX_URL": f"https://warp-test:{MARKER}-password@127.0.0.1:9/simple/",
+        "PIP_TRUSTED_HOST": f"{MARKER}-host.invalid",
+        "PIP_RETRIES": "0",
+    }
+
+
+def build(engine, app, name, env=None):
+    """`warp image NAME --json` on ``app``; returns (parsed JSON, stderr)."""
+    client, made = engine
+    proc = warp("image", name, "--app", str(app), "--base-image", BASE, "--json", env=env)
+    made.append(name)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return json.loads(proc.stdout), proc.stderr
+
+
+@pytest.fixture(scope="session")
+def flask_app(tmp_path_factory):
+    app = tmp_path_factory.mktemp("flask") / "hello"
+    shutil.copytree(REPO / "examples/hello", app, ignore=shutil.ignore_patterns(".warp", "__pycache__"))
+    # Things that must stay out of the image: .dockerignore'd notes, the
+    # host's venv and git metadata.
+    (app / "notes-secret.txt").write_text("not for the image\n")
+    (app / ".dockerignore").write_text("notes-*.txt\n")
+    (app / ".warp/venv/bin").mkdir(parents=True)
+    (app / ".warp/venv/bin/host-only").write_text("")
+    git(app, "init", "-q")
+    git(app, "-c", "user.name=t", "-c", "user.email=t@t.invalid", "add", "-A")
+    git(app, "-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "-qm", "app")
+    return app
+
+
+@pytest.fixture(scope="session")
+def flask_image(engine, base_image, flask_app, pip_secrets):
+    name = image_name("flask")
+    result, _ = build(engine, flask_app, name, env=pip_secrets)
+    return result
+
+
+class Running:
+    """A container started from an image, with its published port."""
+
+    def __init__(self, client, image, *, user=None, read_only=False, environment=None, port=8080):
+        self.port = port
+        self.container = client.containers.run(
+            image, detach=True, user=user, read_only=read_only,
+            tmpfs={"/tmp": ""} if read_only else None,
+            environment=environment or {}, ports={f"{port}/tcp": ("127.0.0.1", None)},
+        )
+        self.container.reload()
+        self.host_port = int(self.container.ports[f"{port}/tcp"][0]["HostPort"])
+
+    def get(self, path, timeout=60):
+        """GET path, polling until the server answers; returns (status, body)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.host_port}{path}", timeout=5) as response:
+                    return response.status, response.read().decode()
+            except urllib.error.HTTPError as exc:
+                return exc.code, exc.read().decode()
+            except (urllib.error.URLError, ConnectionError, OSError):
+                self.container.reload()
+                if self.container.status == "exited" or time.monotonic() > deadline:
+                    raise AssertionError(f"no answer on {path}; logs:\n{self.logs()}")
+                time.sleep(0.2)
+
+    def logs(self):
+        return self.container.logs().decode("utf-8", "replace")[-3000:]
+
+    def terminate(self, timeout=30):
+        """Send TERM as `docker stop` does; return the exit code."""
+        self.container.kill(signal="SIGTERM")
+        return self.container.wait(timeout=timeout)["StatusCode"]
+
+    def remove(self):
+        self.container.remove(force=True)
+
+
+def run_once(client, image, command, **kwargs):
+    """Run ``command`` (through the image's entrypoint) and return its output."""
+    out = client.containers.run(image, command, remove=True, stdout=True, stderr=True, **kwargs)
+    return out.decode().strip()
+
+
+def test_json_output_names_id_tags_size_and_timings(flask_image):
+    assert flask_image["ok"] is True
+    assert flask_image["id"].startswith("sha256:")
+    assert flask_image["tags"] == [image_name("flask") + ":latest"]
+    assert flask_image["size"] > 0
+    assert set(flask_image["timings"]) >= {"context", "build", "total"}
+
+
+def test_flask_serves_under_arbitrary_uid_with_read_only_root(engine, flask_image):
+    client, _ = engine
+    running = Running(client, flask_image["id"], user=ARBITRARY_UID, read_only=True)
+    try:
+        status, body = running.get("/")
+        assert (status, "Hello from warp" in body) == (200, True), running.logs()
+        status, body = running.get("/static/hello.css")
+        assert status == 200 and body.strip(), running.logs()
+        # The image's HEALTHCHECK command, run as the engine would.
+        check = client.images.get(flask_image["id"]).attrs["Config"]["Healthcheck"]["Test"]
+        code, output = running.container.exec_run(check[1:])
+        assert code == 0, output
+        # TERM stops it promptly and cleanly (warp start is PID 1).
+        assert running.terminate() == 0, running.logs()
+    finally:
+        running.remove()
+
+
+def test_pid_1_reaps_orphans(engine, flask_image):
+    client, _ = engine
+    running = Running(client, flask_image["id"])
+    try:
+        assert running.get("/")[0] == 200, running.logs()
+        # An orphan (its shell exits at once) is re-parented to PID 1, warp
+        # start's server, which must reap it when it ends.
+        code, output = running.container.exec_run(["sh", "-c", "sleep 1 & exit 0"])
+        assert code == 0, output
+        states = "for s in /proc/[0-9]*/stat; do cat $s 2>/dev/null; echo; done"
+        deadline = time.monotonic() + 20
+        while True:
+            _, out = running.container.exec_run(["sh", "-c", states])
+            sleeps = [line for line in out.decode().splitlines() if "(sleep)" in line]
+            if not sleeps:
+                break
+            assert time.monotonic() < deadline, f"not reaped: {sleeps}"
+            time.sleep(0.3)
+    finally:
+        running.remove()
+
+
+def test_port_and_concurrency_are_overridable(engine, flask_image):
+    client, _ = engine
+    running = Running(client, flask_image["id"], environment={"PORT": "9099", "WEB_CONCURRENCY": "1"}, port=9099)
+    try:
+        assert running.get("/")[0] == 200, running.logs()
+    finally:
+        running.remove()
+
+
+def test_default_user_is_fixed_non_root_in_group_0(engine, flask_image):
+    client, _ = engine
+    assert client.images.get(flask_image["id"]).attrs["Config"]["User"] == "1001"
+    assert run_once(client, flask_image["id"], ["sh", "-c", "id -u; id -g; whoami"]).split() == ["1001", "0", "app"]
+
+
+def test_arbitrary_uid_has_a_name_and_writable_home_on_read_only_root(engine, flask_image):
+    client, _ = engine
+    script = ("import getpass, os, pwd; home = os.path.expanduser('~'); "
+              "open(os.path.join(home, 'probe'), 'w').write('x'); "
+              "print(pwd.getpwuid(os.getuid()).pw_name, getpass.getuser() == pwd.getpwuid(os.getuid()).pw_name, home)")
+    for extra in ({}, {"read_only": True, "tmpfs": {"/tmp": ""}}):
+        out = run_once(client, flask_image["id"], ["python", "-c", script], user=ARBITRARY_UID, **extra)
+        name, same, home = out.split()
+        assert name == "app-1000470000" and same == "True", out
+        assert home == ("/tmp/home" if extra else "/app"), out
+
+
+def _image_files(client, image_id):
+    """{path: bytes} of every regular file in the image's layers, and the raw saved bytes."""
+    raw = b"".join(client.images.get(image_id).save(named=False))
+    files = {}
+    with tarfile.open(fileobj=io.BytesIO(raw)) as outer:
+        for member in outer.getmembers():
+            if not member.name.endswith("layer.tar"):
+                continue
+            with tarfile.open(fileobj=outer.extractfile(member)) as layer:
+                for entry in layer.getmembers():
+                    name = entry.name[2:] if entry.name.startswith("./") else entry.name
+                    if entry.isfile():
+                        files[name] = layer.extractfile(entry).read()
+                    else:
+                        files.setdefault(name, b"")
+    return files, raw
+
+
+def test_no_ca_or_index_credentials_anywhere_in_the_final_image(engine, flask_image, flask_app, pip_secrets):
+    client, _ = engine
+    # They did reach the build stage (pip could not have verified the index
+    # through this machine's TLS-intercepting path without the CA bundle):
+    from warp.image.build import prepare
+    plan = prepare(flask_app, "x", base_image=BASE, environ={**os.environ, **pip_secrets})
+    with tarfile.open(fileobj=io.BytesIO(plan.context.data)) as context:
+        assert MARKER.encode() in context.extractfile("warp/build/ca.pem").read()
+        assert f"{MARKER}-password".encode() in context.extractfile("warp/build/pip.conf").read()
+
+    image = client.images.get(flask_image["id"])
+    history = json.dumps(client.api.history(image.id))
+    config = json.dumps(image.attrs["Config"])
+    files, raw = _image_files(client, image.id)
+    for where, text in (("history", history), ("config", config)):
+        assert MARKER not in text, where
+        for word in ("PIP_CONFIG_FILE", "PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "warp-build", "WHEELHOUSE"):
+            assert word not in text, (where, word)
+    assert MARKER.encode() not in raw  # not in any layer, whatever the file
+    for path in files:
+        assert not path.startswith(("etc/warp-build", "tmp/warp-wheelhouse", "root/.cache")), path
+
+
+def test_final_image_holds_the_app_not_what_is_ignored(engine, flask_image):
+    client, _ = engine
+    files, _ = _image_files(client, flask_image["id"])
+    assert "app/app.py" in files and "app/requirements.txt" in files
+    for gone in ("app/notes-secret.txt", "app/.git/HEAD", "app/.warp/venv/bin/host-only"):
+        assert gone not in files
+    assert any(p.startswith("opt/warp/") for p in files)
+    # No compilers or build-only files: nothing in the final stage installs them.
+    compilers = [f"{d}/{tool}" for d in ("usr/bin", "usr/local/bin", "bin") for tool in ("gcc", "cc", "c++", "make")]
+    assert not [p for p in compilers if p in files]
+    assert not [p for p in files if p.startswith("opt/warp/") and "/site-packages/pip/" in p]
+
+
+def test_labels_port_and_healthcheck(engine, flask_image, flask_app):
+    client, _ = engine
+    config = client.images.get(flask_image["id"]).attrs["Config"]
+    labels = config["Labels"]
+    assert labels["org.opencontainers.image.revision"] == git(flask_app, "rev-parse", "HEAD")
+    assert labels["org.opencontainers.image.source"]
+    assert labels["org.opencontainers.image.created"].endswith("Z")
+    import warp
+    assert labels["warp.version"] == warp.__version__
+    assert "8080/tcp" in config["ExposedPorts"]
+    assert config["Healthcheck"]["Test"][:3] == ["CMD", "warp", "health"]
+
+
+def test_source_only_change_reuses_the_dependency_layer(engine, flask_image, flask_app, pip_secrets):
+    client, _ = engine
+    source = flask_app / "app.py"
+    source.write_text(source.read_text().replace("Hello from warp", "Hello again from warp"))
+    result, progress = build(engine, flask_app, image_name("flask"), env=pip_secrets)
+    lines = progress.splitlines()
+    wheel_step = next(i for i, line in enumerate(lines) if "pip wheel" in line)
+    assert "Using cache" in lines[wheel_step + 1], "\n".join(lines)
+    copy_step = next(i for i, line in enumerate(lines) if "COPY app/ /app/" in line)
+    assert "Using cache" not in lines[copy_step + 1]
+    running = Running(client, result["id"])
+    try:
+        status, body = running.get("/")
+        assert status == 200 and "Hello again from warp" in body, running.logs()
+    finally:
+        running.remove()
+
+
+PLAIN_WSGI = {
+    "wsgi.py": '''
+        def application(environ, start_response):
+            body = b"plain wsgi " + environ.get("PATH_INFO", "").encode()
+            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+            return [body]
+        ''',
+}
+
+DJANGO = {
+    "requirements.txt": "django>=4.2,<6\n",
+    "manage.py": '''
+        import os, sys
+        if __name__ == "__main__":
+            os.environ.setdefault("DJANGO_SETTINGS_MODULE", "site_conf.settings")
+            from django.core.management import execute_from_command_line
+            execute_from_command_line(sys.argv)
+        ''',
+    "site_conf/__init__.py": "",
+    "site_conf/settings.py": '''
+        from pathlib import Path
+        BASE_DIR = Path(__file__).resolve().parent.parent
+        SECRET_KEY = "test-only"
+        DEBUG = False
+        ALLOWED_HOSTS = ["*"]
+        INSTALLED_APPS = ["django.contrib.admin", "django.contrib.auth", "django.contrib.contenttypes",
+                          "django.contrib.sessions", "django.contrib.messages", "django.contrib.staticfiles"]
+        MIDDLEWARE = []
+        ROOT_URLCONF = "site_conf.urls"
+        TEMPLATES = []
+        DATABASES = {}
+        STATIC_URL = "/static/"
+        STATIC_ROOT = BASE_DIR / "staticfiles"
+        STATICFILES_DIRS = [BASE_DIR / "assets"]
+        USE_TZ = True
+        ''',
+    "site_conf/urls.py": '''
+        from django.http import HttpResponse
+        from django.urls import path
+        urlpatterns = [path("", lambda request: HttpResponse("django says hello"))]
+        ''',
+    "site_conf/wsgi.py": '''
+        import os
+        from django.core.wsgi import get_wsgi_application
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "site_conf.settings")
+        application = get_wsgi_application()
+        ''',
+    "assets/site.css": "body { color: teal }\n",
+    "warp.yaml": "static:\n  /static/: staticfiles\n",
+}
+
+
+def test_plain_wsgi_app_without_dependencies(engine, base_image, tmp_path):
+    client, _ = engine
+    app = write_app(tmp_path, PLAIN_WSGI)
+    result, progress = build(engine, app, image_name("wsgi"))
+    assert "pip wheel" not in progress  # nothing to fetch early
+    running = Running(client, result["id"], user=ARBITRARY_UID, read_only=True)
+    try:
+        assert running.get("/x") == (200, "plain wsgi /x"), running.logs()
+        assert running.terminate() == 0, running.logs()
+    finally:
+        running.remove()
+
+
+def test_django_app_with_collected_static_files(engine, base_image, tmp_path):
+    client, _ = engine
+    app = write_app(tmp_path, DJANGO)
+    result, _ = build(engine, app, image_name("django"))
+    running = Running(client, result["id"], user=ARBITRARY_UID, read_only=True)
+    try:
+        assert running.get("/") == (200, "django says hello"), running.logs()
+        assert running.get("/static/site.css") == (200, "body { color: teal }\n"), running.logs()
+        # Django's own admin files: collectstatic ran in the build stage.
+        status, body = running.get("/static/admin/css/base.css")
+        assert status == 200 and "body" in body, running.logs()
+    finally:
+        running.remove()
+
+
+def test_run_flag_starts_the_image_until_interrupted(engine, base_image, tmp_path):
+    import signal
+    import socket
+
+    client, made = engine
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = write_app(tmp_path, PLAIN_WSGI)
+    name = image_name("run")
+    made.append(name)
+    env = dict(os.environ, WARP_PORT=str(port))
+    proc = subprocess.Popen([sys.executable, "-m", "warp.cli", "image", name, "--app", str(app), "--base-image", BASE, "--run"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    try:
+        for line in proc.stdout:
+            if f"http://127.0.0.1:{port}/" in line:
+                break
+        else:
+            raise AssertionError(proc.stderr.read())
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/look", timeout=5) as response:
+                    assert response.read() == b"plain wsgi /look"
+                    break
+            except (urllib.error.URLError, ConnectionError, OSError):
+                assert time.monotonic() < deadline, "the image started with --run never answered"
+                time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert client.containers.list(all=True, filters={"ancestor": name}) == []
