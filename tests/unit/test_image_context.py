@@ -102,3 +102,12 @@ def test_no_requirements_file_or_other_package_manager(tmp_path):
     assert dependency_files(tmp_path, "poetry").prefetch == ()
     (tmp_path / "requirements.txt").write_text("-r ../outside.txt\n")
     assert "outside" in dependency_files(tmp_path).reason
+
+
+def test_a_dockerignored_requirements_file_means_no_early_layer(tmp_path):
+    (tmp_path / "requirements.txt").write_text("-r extra.txt\nflask\n")
+    (tmp_path / "extra.txt").write_text("requests\n")
+    (tmp_path / ".dockerignore").write_text("extra.txt\n")
+    included = set(app_paths(tmp_path, ignore_patterns(tmp_path)))
+    deps = dependency_files(tmp_path, included=included)
+    assert deps.prefetch == () and "extra.txt is left out by .dockerignore" == deps.reason

@@ -181,7 +181,8 @@ def prepare(app_dir=".", name="app", base_image=None, environ=None):
     config = project.config
     base = config.base_image or default_base_image(_detected_python(project))
 
-    deps = ctx.dependency_files(project.root, config.package_manager)
+    patterns = ctx.ignore_patterns(project.root, project.venv)
+    deps = ctx.dependency_files(project.root, config.package_manager, set(ctx.app_paths(project.root, patterns)))
     pip_files = pipconf.build_files(pipconf.read_pip_config(environ))
     labels = oci_labels(project.root, reference)
     facts = render.ImageFacts(
@@ -199,7 +200,6 @@ def prepare(app_dir=".", name="app", base_image=None, environ=None):
     warp_files["build/warp-requirements.txt"] = ("\n".join(wheel.requirements()) + "\n").encode()
     warp_files[f"wheel/{wheel_name}"] = wheel_bytes
     warp_files["entrypoint.sh"] = (ENTRYPOINT.read_bytes(), 0o755)
-    patterns = ctx.ignore_patterns(project.root, project.venv)
     context = ctx.make_context(project.root, dockerfile, warp_files, patterns)
     return Prepared(reference, base, config.port, dockerfile, context, labels)
 

@@ -142,10 +142,11 @@ class DependencyFiles:
     reason: str = ""  # why nothing can be fetched early
 
 
-def dependency_files(app_dir, package_manager="auto"):
+def dependency_files(app_dir, package_manager="auto", included=None):
     """The requirements files (with their -r/-c includes) that decide the app's
     dependencies, if they name no local paths: then wheels for them can be made
     in a layer of their own, before the application's code is copied.
+    ``included`` is the set of paths that enter the build (see app_paths).
     """
     root = Path(app_dir).resolve()
     if package_manager not in ("auto", "requirements"):
@@ -174,4 +175,8 @@ def dependency_files(app_dir, package_manager="auto"):
                 todo.append(path.parent / include.group(1))
             elif _LOCAL.search(line):
                 return DependencyFiles((), (), f"{rel} names a local path ({line})")
+    if included is not None:
+        for rel in sorted(seen):
+            if rel not in included:
+                return DependencyFiles((), (), f"{rel} is left out by .dockerignore")
     return DependencyFiles(tuple(sorted(seen)), (REQUIREMENTS,))
