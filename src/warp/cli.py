@@ -94,11 +94,11 @@ def _detection_or_none(project):
 @click.option("--python", "python_wanted", default=None, help="Python version wanted, e.g. 3.11 (setting: python).")
 def project_command(app_dir, venv, python_wanted):
     """Create the app's own virtualenv (.warp/venv), or reuse the one that is there."""
-    from .project import open_project
+    from .environment import open_app
     from . import venv as venvs
 
     def run():
-        project = open_project(app_dir, flags={"venv": venv, "python": python_wanted})
+        project = open_app(app_dir, flags={"venv": venv, "python": python_wanted})
         wanted, where = venvs.wanted_python(project, _detection_or_none(project))
         return venvs.ensure_env(project, wanted, where)
 
@@ -111,10 +111,9 @@ def project_command(app_dir, venv, python_wanted):
 @app_option
 def env_command(app_dir):
     """Print the variables `warp start` sets, as shell lines: eval "$(warp env)"."""
-    from .project import open_project
-    from .environment import shell_script
+    from .environment import open_app, shell_script
 
-    script = _run(lambda: shell_script(open_project(app_dir)))
+    script = _run(lambda: shell_script(open_app(app_dir)))
     if script:
         click.echo(script)
 
@@ -122,12 +121,11 @@ def env_command(app_dir):
 def _exec_in_app(app_dir, argv):
     """Replace this process by ``argv`` run in the app's folder with its runtime environment."""
     import os
-    from .project import open_project
-    from .environment import runtime_environ
+    from .environment import open_app, runtime_environ
     from .errors import UsageError
 
     def prepare():
-        project = open_project(app_dir)
+        project = open_app(app_dir)
         if not (project.venv / "pyvenv.cfg").exists():
             raise UsageError(f"{project.venv}: no environment yet", "run `warp project` or `warp build` first")
         return project, runtime_environ(project)
@@ -219,7 +217,7 @@ def build_command(app_dir, as_json, clean, wheelhouse, no_index, installer, pack
     """Install the app's dependencies, run its hooks and collectstatic, in .warp/venv."""
     import os
     import signal
-    from .project import open_project
+    from .environment import open_app
     from .build import build
 
     def on_term(signum, frame):
@@ -235,7 +233,7 @@ def build_command(app_dir, as_json, clean, wheelhouse, no_index, installer, pack
     }
 
     def run():
-        project = open_project(app_dir, flags=flags)
+        project = open_app(app_dir, flags=flags)
         return build(project, progress=progress, stream=sys.stderr, clean=clean)
 
     result = _run(run, as_json)

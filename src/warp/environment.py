@@ -22,7 +22,7 @@ import shlex
 import subprocess
 
 from .errors import ConfigError
-from .project import venv_environ
+from .project import open_project, venv_environ
 
 S2I_ENVIRONMENT = ".s2i/environment"
 WARPDRIVE_ENVIRONMENT = ".warpdrive/environment"
@@ -93,6 +93,19 @@ def app_environ(project, base=None):
     if warpdrive.is_file():
         env = source_shell_environment(warpdrive, env)
     return env
+
+
+def open_app(app_dir=".", flags=None, base=None):
+    """The project with its environment files applied before its settings are read.
+
+    So ``DISABLE_COLLECTSTATIC=1`` or ``WARP_INSTALLER=uv`` in
+    ``.s2i/environment`` act at build as they do at start.
+    """
+    base = dict(os.environ if base is None else base)
+    first = open_project(app_dir, environ=base, flags=flags)
+    if not environment_files(first):
+        return first
+    return open_project(app_dir, environ=app_environ(first, base), flags=flags)
 
 
 def runtime_environ(project, base=None, venv=None):

@@ -64,3 +64,19 @@ def test_standard_migrate_hook_migrates_before_start(django_project):
     assert ran == ["warp's django-migrate/deploy"]
     assert any("Applying auth" in line for line in lines)
     assert (django_project / "db.sqlite3").is_file()
+
+
+def test_disable_collectstatic_from_the_s2i_environment_file(django_project):
+    """Environment files act at build as at start: s2i users keep their switch."""
+    (django_project / ".s2i").mkdir()
+    (django_project / ".s2i" / "environment").write_text("DISABLE_COLLECTSTATIC=1\n")
+    try:
+        result = warp("build", "--json", cwd=django_project)
+    finally:
+        (django_project / ".s2i" / "environment").unlink()
+        (django_project / ".s2i").rmdir()
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    packs = {pack["name"]: pack for pack in record["buildpacks"]}
+    assert packs["django"]["result"]["collectstatic"] == "skipped"
+    assert record["settings"]["disable_collectstatic"] is True
