@@ -446,17 +446,21 @@ DJANGO = {
 }
 
 
-def test_plain_wsgi_app_without_dependencies(engine, base_image, tmp_path):
+def test_plain_wsgi_app_without_dependencies_and_server_choice(engine, base_image, tmp_path):
     client, _ = engine
-    app = write_app(tmp_path, PLAIN_WSGI)
+    # warp.yaml picks waitress, so the build installs it; -e WARP_SERVER
+    # switches to another server at run time.
+    app = write_app(tmp_path, dict(PLAIN_WSGI, **{"warp.yaml": "server: waitress\n"}))
     result, progress = build(engine, app, image_name("wsgi"))
-    assert "pip wheel" not in progress  # nothing to fetch early
-    running = Running(client, result["id"], user=ARBITRARY_UID, read_only=True)
-    try:
-        assert running.get("/x") == (200, "plain wsgi /x"), running.logs()
-        assert running.terminate() == 0, running.logs()
-    finally:
-        running.remove()
+    assert "pip wheel" not in progress  # no dependency file: nothing to fetch early
+    for environment, waitress in (({}, True), ({"WARP_SERVER": "bundled"}, False)):
+        running = Running(client, result["id"], user=ARBITRARY_UID, read_only=True, environment=environment)
+        try:
+            assert running.get("/x") == (200, "plain wsgi /x"), running.logs()
+            assert ("INFO:waitress:Serving on" in running.logs()) is waitress, running.logs()
+            assert running.terminate() == 0, running.logs()
+        finally:
+            running.remove()
 
 
 def test_django_app_with_collected_static_files(engine, base_image, tmp_path):
