@@ -2,6 +2,7 @@
 
 Routes: /            "hello v<VERSION> pid <pid>"
         /sleep?s=N   sleeps N seconds first (a slow request)
+        /wait?for=P  a slow request the test ends: waits until file P exists (60 s at most)
         /grow?mb=N   keeps N MiB more allocated in this worker (memory ceiling tests)
         /exit        the worker process dies on the spot (os._exit)
         /wedge       a background thread holds the GIL for minutes: the worker is
@@ -28,6 +29,10 @@ def application(environ, start_response):
     query = dict(p.partition("=")[::2] for p in environ.get("QUERY_STRING", "").split("&") if p)
     if path == "/sleep":
         stuck_in_the_app(float(query.get("s", "1")))
+    elif path == "/wait":
+        deadline = time.monotonic() + 60
+        while not os.path.exists(query["for"]) and time.monotonic() < deadline:
+            time.sleep(0.05)
     elif path == "/grow":
         _hoard.append(bytearray(int(query.get("mb", "1")) * 1024 * 1024))
     elif path == "/exit":

@@ -23,18 +23,23 @@ def app_dir(tmp_path):
 def test_n_workers_serve_concurrently_and_log_access(app_dir):
     with Server(app_dir, "hello:application", "--workers", "3") as server:
         server.wait_serving(workers=3)
-        # Three slow requests at once: each worker serves one at a time, so three
-        # different workers must have answered.
+        # Three slow requests at once: each worker serves one at a time, so all three
+        # workers must be busy at the same time before the test lets them finish.
+        release = app_dir / "release"
         with ThreadPoolExecutor(3) as pool:
-            results = list(pool.map(lambda _: server.get("/sleep?s=1"), range(3)))
+            futures = [pool.submit(server.get, f"/wait?for={release}") for _ in range(3)]
+            wait_for(lambda: sum(1 for w in server.stats()["workers"] if w["state"] == "busy") == 3,
+                     what="3 busy workers")
+            release.touch()
+            results = [f.result(timeout=30) for f in futures]
         assert all(status == 200 for status, _ in results)
         pids = {pid_of(body) for _, body in results}
         assert len(pids) == 3
         assert pids <= server.worker_pids()
-        access = wait_for(lambda: server.access_log().count('"GET /sleep"') == 3 and server.access_log(),
+        access = wait_for(lambda: server.access_log().count('"GET /wait"') == 3 and server.access_log(),
                           what="3 access log lines")
         for pid in pids:
-            assert '"GET /sleep" 200' in access and f"pid={pid}" in access
+            assert '"GET /wait" 200' in access and f"pid={pid}" in access
 
 
 @pytest.mark.parametrize("keep_alive", [False, True], ids=["new-connections", "keep-alive"])
@@ -68,7 +73,8 @@ def test_hup_reload_under_load_loses_nothing_and_serves_new_code(app_dir, keep_a
             t.start()
         try:
             # A request in flight across the reload must finish, with the old code.
-            slow = ThreadPoolExecutor(1).submit(server.get, "/sleep?s=1.5")
+            release = app_dir / "release"
+            slow = ThreadPoolExecutor(1).submit(server.get, f"/wait?for={release}")
             wait_for(lambda: any(w["busy"] for w in server.stats()["workers"]), what="busy worker")
             source = (app_dir / "hello.py").read_text()
             (app_dir / "hello.py").write_text(source.replace("VERSION = 1", "VERSION = 2"))
@@ -76,6 +82,8 @@ def test_hup_reload_under_load_loses_nothing_and_serves_new_code(app_dir, keep_a
             server.signal(signal.SIGHUP)
             wait_for(lambda: any("v2" in body for body in answers[served_before:]),
                      what="answers from the new code")
+            assert not slow.done()  # its old worker is still finishing it
+            release.touch()
             wait_for(lambda: not (server.worker_pids(("idle", "busy", "stopping", "starting")) & old_pids),
                      what="old workers gone")
             mark = len(answers)
@@ -116,18 +124,19 @@ def test_only_the_in_flight_request_of_a_dying_worker_is_lost(app_dir):
 
 
 def test_term_drains_a_slow_request_then_exits_0(app_dir):
+    release = app_dir / "release"
     with Server(app_dir, "hello:application", "--workers", "1") as server:
         server.wait_serving(workers=1)
-        slow = ThreadPoolExecutor(1).submit(server.get, "/sleep?s=3")
+        slow = ThreadPoolExecutor(1).submit(server.get, f"/wait?for={release}")
         wait_for(lambda: any(w["state"] == "busy" for w in server.stats()["workers"]), what="busy worker")
         server.signal(signal.SIGTERM)
         # Stops accepting at once, while the slow request is still running.
         wait_for(lambda: connect_refused(server.host, server.port), what="connections refused")
-        assert not slow.done()
+        assert not slow.done() and server.proc.poll() is None
+        release.touch()
         status, body = slow.result(timeout=30)
         assert status == 200 and body.startswith("hello v1")
         assert server.wait_exit(30) == 0
-        assert connect_refused(server.host, server.port)
         assert not (app_dir / ".warp" / "run" / "stats.sock").exists()
 
 
@@ -264,7 +273,8 @@ def _warp(app_dir, *args):
 def test_warp_status_shows_the_workers(app_dir):
     with Server(app_dir, "hello:application", "--workers", "2") as server:
         server.wait_serving(workers=2)
-        slow = ThreadPoolExecutor(1).submit(server.get, "/sleep?s=2")
+        release = app_dir / "release"
+        slow = ThreadPoolExecutor(1).submit(server.get, f"/wait?for={release}")
         wait_for(lambda: any(w["busy"] for w in server.stats()["workers"]), what="busy worker")
         result = _warp(app_dir, "status", "--json")
         assert result.returncode == 0, result.stderr
@@ -274,15 +284,16 @@ def test_warp_status_shows_the_workers(app_dir):
         states = sorted(w["state"] for w in doc["workers"])
         assert states == ["busy", "idle"]
         busy = [w for w in doc["workers"] if w["state"] == "busy"][0]
-        assert busy["busy"][0]["method"] == "GET" and busy["busy"][0]["path"] == "/sleep"
+        assert busy["busy"][0]["method"] == "GET" and busy["busy"][0]["path"] == "/wait"
         table = _warp(app_dir, "status")
         assert table.returncode == 0, table.stderr
         lines = table.stdout.splitlines()
         assert lines[0].startswith(f"master {server.proc.pid}") and "workers 2/2" in lines[0]
         for w in doc["workers"]:
             assert any(line.startswith(str(w["pid"])) and w["state"] in line for line in lines)
-        assert any("GET /sleep" in line for line in lines)
-        slow.result(timeout=30)
+        assert any("GET /wait" in line for line in lines)
+        release.touch()
+        assert slow.result(timeout=30)[0] == 200
 
 
 def test_warp_status_without_a_server_is_one_line_and_fails(tmp_path):

@@ -25,11 +25,13 @@ def app_dir(tmp_path):
 def test_threads_serve_concurrently_in_one_worker(app_dir):
     with Server(app_dir, "hello:application", "--workers", "1", "--threads", "4") as server:
         server.wait_serving(workers=1)
+        release = app_dir / "release"
         with ThreadPoolExecutor(4) as pool:
-            futures = [pool.submit(server.get, "/sleep?s=1.5") for _ in range(4)]
+            futures = [pool.submit(server.get, f"/wait?for={release}") for _ in range(4)]
             # All four are in flight in the same worker at once.
             wait_for(lambda: sum(len(w["busy"]) for w in server.stats()["workers"]) == 4,
                      what="4 requests in flight")
+            release.touch()
             results = [f.result(timeout=30) for f in futures]
         assert {pid_of(body) for _, body in results} == server.worker_pids()
 
