@@ -489,7 +489,6 @@ class Arbiter:
         # --- child: never returns ---
         try:
             os.close(self._wake_r)
-            os.close(self._wake_w)
             if self.stats:
                 self.stats.sock.close()
             app = self.app
@@ -500,7 +499,7 @@ class Arbiter:
                     sys.modules.pop(name, None)
                 app = None
             worker = Worker(slot, generation, self.listeners, app, self.config, self.log,
-                            self.scoreboard, self.pid, sigmask=blocked)
+                            self.scoreboard, self.pid, sigmask=blocked, notify_fd=self._wake_w)
             worker.run()  # unblocks signals once its own handlers are in place
         except BaseException:
             self.log.exception(f"worker {os.getpid()} failed to start")

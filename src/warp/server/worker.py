@@ -98,7 +98,7 @@ def _client_text(addr) -> str:
 
 class Worker:
     def __init__(self, slot: int, generation: int, listeners, app, config, log, scoreboard,
-                 master_pid: int, sigmask=None) -> None:
+                 master_pid: int, sigmask=None, notify_fd: Optional[int] = None) -> None:
         self.slot = slot
         self.generation = generation
         self.listeners = listeners
@@ -108,6 +108,7 @@ class Worker:
         self.scoreboard = scoreboard
         self.master_pid = master_pid
         self.sigmask = sigmask  # the mask to restore once our handlers are installed
+        self.notify_fd = notify_fd  # the master's wake-up pipe: poke it when ready
         self.alive = True
         # Set once new connections are no longer taken: every response from then on
         # says Connection: close (see _drain).
@@ -162,6 +163,15 @@ class Worker:
         from .scoreboard import READY
         self.scoreboard.set_state(self.slot, READY)
         self.log.debug(f"worker {os.getpid()} ready (generation {self.generation})")
+        if self.notify_fd is not None:
+            # Wake the master now rather than at its next tick, so that a reload
+            # retires the old workers as soon as the new ones can serve.
+            try:
+                os.write(self.notify_fd, b"r")
+                os.close(self.notify_fd)
+            except OSError:
+                pass
+            self.notify_fd = None
         if self.config.threads <= 1:
             self._connection_loop()
         else:
