@@ -189,15 +189,54 @@ def _run_uvicorn(args):
     return uvicorn_main.main(args=list(args), prog_name="uvicorn", standalone_mode=True)
 
 
-RUNNERS = {"waitress": _run_waitress, "uvicorn": _run_uvicorn}
+def _run_relay(args):
+    """``relay [--map FROM:TO ...] -- COMMAND...``: run COMMAND as a child, passing signals on.
+
+    For servers whose graceful stop is not TERM (Apache stops gracefully on
+    WINCH): TERM is translated, the others forwarded as they are. As PID 1 in a
+    container it also reaps orphaned children. Exit status: the child's.
+    """
+    import subprocess
+
+    mapping = {}
+    args = list(args)
+    while args and args[0] == "--map":
+        source, _, target = args[1].partition(":")
+        mapping[getattr(signal, "SIG" + source)] = getattr(signal, "SIG" + target)
+        args = args[2:]
+    if args and args[0] == "--":
+        args = args[1:]
+    child = subprocess.Popen(args)
+
+    def forward(signum, frame):
+        try:
+            os.kill(child.pid, mapping.get(signum, signum))
+        except ProcessLookupError:
+            pass
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH):
+        signal.signal(signum, forward)
+    while True:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            return 0
+        if pid == child.pid:
+            code = os.waitstatus_to_exitcode(status)
+            return code if code >= 0 else 128 - code
+
+
+RUNNERS = {"waitress": _run_waitress, "uvicorn": _run_uvicorn, "relay": _run_relay}
 
 
 def main(argv=None):
     """``python -m warp.appshim SERVER ARGS``: run SERVER's own command line, TERM meaning a clean stop (exit 0)."""
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] not in RUNNERS:
-        print("usage: python -m warp.appshim {waitress|uvicorn} [the server's own flags]", file=sys.stderr)
+        print("usage: python -m warp.appshim {waitress|uvicorn|relay} [the server's own flags]", file=sys.stderr)
         return 2
+    if argv[0] == "relay":
+        return _run_relay(argv[1:])
     signal.signal(signal.SIGTERM, _stop)
     try:
         result = RUNNERS[argv[0]](argv[1:])

@@ -9,6 +9,8 @@ exits 0 on TERM.
 import json
 import shutil
 import subprocess
+import threading
+import time
 
 import pytest
 
@@ -183,7 +185,7 @@ def test_print_shows_exact_command_and_environment(server, apps, envs):
         "gunicorn": ["--bind 0.0.0.0:8123", "--workers 3", "warp.appshim:application"],
         "uwsgi": ["--http-socket 0.0.0.0:8123", "--processes 3", "--module mysite.wsgi:application", f"--static-map /static={static_root}"],
         "waitress": ["-m warp.appshim waitress", "--listen=0.0.0.0:8123", "warp.appshim:application"],
-        "mod_wsgi": ["start-server", "--port 8123", "--processes 3", "--entry-point mysite.wsgi", f"--url-alias /static/ {static_root}/"],
+        "mod_wsgi": ["-m warp.appshim relay --map TERM:WINCH --", "start-server", "--port 8123", "--processes 3", "--entry-point mysite.wsgi", f"--url-alias /static/ {static_root}/"],
         # Django under uvicorn is served through its asgi.py.
         "uvicorn": ["-m warp.appshim uvicorn", "--port 8123", "--workers 3", "warp.appshim:asgi"],
     }[server]
@@ -237,3 +239,55 @@ def test_bundled_server_refuses_asgi_in_one_line(start_base, shared_env):
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "bundled server serves WSGI only" in lines[0] and "uvicorn" in lines[0]
+
+
+SLOW = {
+    "wsgi.py": '''
+        import os
+        import time
+
+
+        def application(environ, start_response):
+            if environ["PATH_INFO"] == "/slow":
+                # Tell the test the request is in flight, then take a while.
+                open(os.path.join(os.path.dirname(__file__), "markers", "in-flight"), "w").close()
+                time.sleep(2)
+                body = b"finished after TERM"
+            else:
+                body = b"ok"
+            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+            return [body]
+    ''',
+}
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_term_drains_the_request_in_flight_and_exits_0(server, start_base, envs, tmp_path):
+    needs(server)
+    root = start_base / f"slow-{server}"
+    root.mkdir()
+    write(root, SLOW)
+    # World-writable: under root, mod_wsgi's processes run as nobody.
+    (root / "markers").mkdir()
+    (root / "markers").chmod(0o777)
+    port = free_port()
+    started = Started(root, ["--server", server, "--workers", "1", "--graceful-timeout", "20"], warp_env(envs.get("shared", server)), port)
+    try:
+        assert started.wait_ready("/") == (200, b"ok")
+        result = {}
+
+        def slow():
+            result["answer"] = fetch(port, "/slow", timeout=30)
+
+        thread = threading.Thread(target=slow)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not list((root / "markers").glob("in-flight")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list((root / "markers").glob("in-flight")), started.output()[-2000:]
+        status = started.terminate(timeout=40)
+        thread.join(timeout=30)
+        assert result.get("answer") == (200, b"finished after TERM"), started.output()[-3000:]
+        assert status == 0, started.output()[-3000:]
+    finally:
+        started.kill()

@@ -82,8 +82,17 @@ def command(launch):
             "set server: uvicorn",
         )
     express = launch.tool("mod_wsgi-express")
+    if not express.exists():
+        raise StartError(f"mod_wsgi is not installed in the application environment ({express} is missing)",
+                         "run `warp build` with server: mod_wsgi (it needs apache2-dev)")
+    if not any(shutil.which(name) or os.path.exists(f"/usr/sbin/{name}") for name in ("apache2", "httpd")):
+        raise StartError("mod_wsgi needs Apache's httpd, and neither apache2 nor httpd was found",
+                         "install it (Debian/Ubuntu: apt-get install apache2-bin)")
     module, _, callable_name = launch.app_target.partition(":")
     argv = [
+        # Apache stops at once on TERM and gracefully on WINCH: a small relay
+        # (warp.appshim, in the app's Python) turns the one into the other.
+        str(launch.python), "-m", "warp.appshim", "relay", "--map", "TERM:WINCH", "--",
         str(express), "start-server",
         "--application-type", "module",
         "--entry-point", module,
