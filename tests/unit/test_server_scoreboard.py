@@ -21,3 +21,18 @@ def test_writes_in_a_child_are_seen_by_the_parent():
     assert board.request_finished(1, 1) == 1
     assert board.read(1).state_name == "idle"
     assert board.read(0).state_name == "free"
+
+
+def test_a_worker_killed_mid_write_does_not_wedge_the_slot():
+    import struct
+    board = sb.Scoreboard(2, 1)
+    board.reset(0, generation=1, state=sb.BOOTING)
+    board.set_pid(0, 1234)
+    # What a SIGKILL between the two halves of a write leaves behind: an odd sequence.
+    seq = struct.unpack_from("=Q", board._mem, 0)[0]
+    struct.pack_into("=Q", board._mem, 0, seq + 1)
+    assert board.read(0).pid == 1234  # the reader gives up waiting and reads anyway
+    board.reset(0)
+    assert struct.unpack_from("=Q", board._mem, 0)[0] % 2 == 0
+    board.set_state(0, sb.READY)
+    assert board.read(0).state == sb.READY

@@ -91,8 +91,10 @@ class Scoreboard:
         off = self._offset(index)
         with self._lock:
             fields = list(_HEADER.unpack_from(self._mem, off))
-            seq = fields[0] + 1
-            struct.pack_into("=Q", self._mem, off, seq)  # odd: write in progress
+            # Odd while writing. It may already be odd if the slot's previous worker was
+            # killed in the middle of a write; the master's reset then makes it even.
+            seq = fields[0] if fields[0] % 2 else fields[0] + 1
+            struct.pack_into("=Q", self._mem, off, seq)
             fields[0] = seq
             update(fields, off)
             fields[0] = seq + 1
@@ -154,15 +156,14 @@ class Scoreboard:
 
     def read(self, index: int) -> SlotView:
         off = self._offset(index)
-        for _ in range(1000):
+        for _ in range(100):
             seq1 = struct.unpack_from("=Q", self._mem, off)[0]
-            if seq1 % 2:
-                time.sleep(0)  # a writer is mid-update; let it finish
-                continue
             raw = bytes(self._mem[off:off + self.slot_size])
-            seq2 = struct.unpack_from("=Q", self._mem, off)[0]
-            if seq1 == seq2:
+            if seq1 % 2 == 0 and struct.unpack_from("=Q", self._mem, off)[0] == seq1:
                 break
+            # A writer is mid-update (let it finish), or died mid-update: then, after
+            # these tries, the last copy is the best there is.
+            time.sleep(0)
         header = _HEADER.unpack_from(raw, 0)
         busy = []
         for t in range(self.threads):
