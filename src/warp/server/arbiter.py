@@ -85,6 +85,7 @@ class Arbiter:
         self.sig_queue: List[int] = []
         self.listeners: list = []
         self.bound: List[str] = []
+        self.cwd = ""
         self.stats: Optional[StatsServer] = None
         self.app = None
         self.started = time.time()
@@ -105,7 +106,8 @@ class Arbiter:
         self.log.install()
         if cfg.chdir:
             os.chdir(cfg.chdir)
-        prepare_path(os.getcwd())
+        self.cwd = os.getcwd()
+        prepare_path(self.cwd)
         self.listeners = bind_all(cfg.bind, cfg.backlog, cfg.reuse_port)
         self.bound = [listener.bound_text for listener in self.listeners]
         if cfg.preload:
@@ -118,7 +120,7 @@ class Arbiter:
                 gc.freeze()
         # Room for a full reload (old and new generation side by side) plus TTIN headroom.
         self.scoreboard = sb.Scoreboard(max(64, 3 * cfg.workers), max(1, cfg.threads))
-        self.stats, warning = StatsServer.open(cfg.stats, os.getcwd())
+        self.stats, warning = StatsServer.open(cfg.stats, self.cwd)
         if warning:
             self.log.warning(warning)
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -541,7 +543,7 @@ class Arbiter:
             "started": self.started,
             "uptime": round(wall - self.started, 3),
             "app": self.config.app,
-            "cwd": os.getcwd(),
+            "cwd": self.cwd,
             "bind": self.bound,
             "target_workers": self.target,
             "threads": self.config.threads,

@@ -165,8 +165,8 @@ class StatsServer:
             try:
                 conn.settimeout(2.0)
                 conn.sendall(json.dumps(snapshot()).encode() + b"\n")
-            except OSError:
-                pass
+            except Exception:
+                pass  # a stats client must never take the master down
             finally:
                 conn.close()
 
