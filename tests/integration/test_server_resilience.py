@@ -168,3 +168,24 @@ def test_as_pid_1_it_reaps_orphans_and_exits_0_on_term(app_dir):
             proc.kill()
             proc.wait(10)
         err.close()
+
+
+def test_timeout_in_a_threaded_worker_dumps_every_thread(app_dir):
+    with Server(app_dir, "hello:application", "--workers", "1", "--threads", "2", "--timeout", "1") as server:
+        server.wait_serving(workers=1)
+        victim = server.worker_pids().pop()
+        with pytest.raises(Exception):
+            server.get("/sleep?s=60", timeout=30)
+        log = wait_for(lambda: f"worker {victim} killed by SIGABRT" in server.log() and server.log(),
+                       what="kill logged")
+        assert "timeout: GET /sleep" in log and "in stuck_in_the_app" in log
+        wait_for(lambda: server.worker_pids() and victim not in server.worker_pids(), what="replacement")
+        assert server.get("/")[0] == 200
+
+
+def test_max_requests_jitter_spreads_the_limits(app_dir):
+    with Server(app_dir, "hello:application", "--workers", "3", "--max-requests", "100",
+                "--max-requests-jitter", "50") as server:
+        server.wait_serving(workers=3)
+        limits = [w["max_requests"] for w in server.stats()["workers"]]
+        assert len(limits) == 3 and all(100 <= n <= 150 for n in limits)
