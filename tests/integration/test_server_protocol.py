@@ -451,3 +451,23 @@ def test_large_bodies_spill_to_disk_and_arrive_whole(kind):
         assert reader.response().body == expect
         sock.sendall(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked)
         assert reader.response().body == expect
+
+
+def greedy_reader_app(environ, start_response):
+    """Asks wsgi.input for far more than the body holds, in every way PEP 3333 allows."""
+    stream = environ["wsgi.input"]
+    first = stream.read(1 << 20)
+    rest = stream.readline(1 << 20) + stream.read()
+    body = b"%s|%s" % (first, rest)
+    start_response("200 OK", [("Content-Length", str(len(body)))])
+    return [body]
+
+
+@pytest.mark.parametrize("kind", sorted(SERVERS))
+def test_wsgi_input_never_reads_past_the_body(kind):
+    with SERVERS[kind](greedy_reader_app) as server, connect(server.port) as sock:
+        sock.sendall(b"POST /1 HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"
+                     b"POST /2 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nbye")
+        reader = Reader(sock)
+        assert reader.response().body == b"hello|"
+        assert reader.response().body == b"bye|"  # the next request was left intact
