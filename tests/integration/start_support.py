@@ -25,7 +25,7 @@ from warp.launch.plan import Launch  # noqa: F401  (import check: the launcher i
 from warp.settings import SERVERS
 
 SERVER_PINS = [req for name in SERVERS for req in server_module(name).REQUIREMENTS]
-WHITENOISE_PIN = "whitenoise==6.12.0"
+from warp.launch import WHITENOISE as WHITENOISE_PINS
 
 
 def _world_traversable(path):
@@ -69,8 +69,8 @@ def make_venv(path, packages, python=None, no_cache=(), timeout=1200):
 
 
 APP_PACKAGES = {
-    "shared": ["django==5.2.19", "flask==3.1.3", WHITENOISE_PIN],
-    "click": ["click==7.1.2", WHITENOISE_PIN],
+    "shared": ["django==5.2.19", "flask==3.1.3", *WHITENOISE_PINS],
+    "click": ["click==7.1.2", *WHITENOISE_PINS],
 }
 
 

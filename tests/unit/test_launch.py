@@ -153,16 +153,16 @@ def test_server_requirements(tmp_path):
     (tmp_path / "wsgi.py").write_text("def application(e, s): pass\n")
     assert server_requirements(open_project(tmp_path, environ={})) == []
     gunicorn = server_requirements(open_project(tmp_path, environ={"WARP_SERVER": "gunicorn"}))
-    assert gunicorn == ["gunicorn==27.0.1"]
+    assert gunicorn == ['gunicorn==27.0.1; python_version >= "3.10"', 'gunicorn==23.0.0; python_version < "3.10"']
     (tmp_path / "warp.yaml").write_text("static:\n  /s/: public\n")
-    assert server_requirements(open_project(tmp_path, environ={"WARP_SERVER": "gunicorn"})) == ["gunicorn==27.0.1", WHITENOISE]
+    assert server_requirements(open_project(tmp_path, environ={"WARP_SERVER": "gunicorn"})) == gunicorn + list(WHITENOISE)
     # uWSGI serves files itself: no WhiteNoise.
     assert server_requirements(open_project(tmp_path, environ={"WARP_SERVER": "uwsgi"})) == ["uwsgi==2.0.31"]
 
 
 def test_asgi_app_gets_uvicorn_by_default(tmp_path):
     (tmp_path / "main.py").write_text("async def app(scope, receive, send): pass\n")
-    assert server_requirements(open_project(tmp_path, environ={})) == ["uvicorn==0.54.0"]
+    assert [r.split(";")[0] for r in server_requirements(open_project(tmp_path, environ={}))] == ["uvicorn==0.54.0", "uvicorn==0.33.0"]
 
 
 def test_procfile_app_needs_no_server_unless_one_is_chosen(tmp_path):

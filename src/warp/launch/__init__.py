@@ -19,7 +19,8 @@ from ..errors import ConfigError, StartError
 from ..settings import SERVERS
 from .plan import Launch, Plan
 
-WHITENOISE = "whitenoise==6.12.0"
+# Pinned like the servers' own packages (see each launch/<server>.py).
+WHITENOISE = ('whitenoise==6.12.0; python_version >= "3.10"', 'whitenoise==6.11.0; python_version < "3.10"')
 WARPDRIVE_SERVER_ARGS = ".warpdrive/server_args"
 
 
@@ -59,7 +60,7 @@ def server_requirements(project, detection=None):
         module.check_build_tools()
     wanted = list(module.REQUIREMENTS)
     if not module.NATIVE_STATIC and _static_wanted(project, entry):
-        wanted.append(WHITENOISE)
+        wanted.extend(WHITENOISE)
     return wanted
 
 

@@ -5,7 +5,8 @@ import json
 from ..errors import StartError
 from .plan import Command
 
-REQUIREMENTS = ("gunicorn==27.0.1",)
+# Pinned (tested) versions; older Pythons get the last release that supports them.
+REQUIREMENTS = ('gunicorn==27.0.1; python_version >= "3.10"', 'gunicorn==23.0.0; python_version < "3.10"')
 NATIVE_STATIC = False
 INTERFACES = ("wsgi",)
 

@@ -15,7 +15,8 @@ import shutil
 from ..errors import BuildError, StartError
 from .plan import Command
 
-REQUIREMENTS = ("mod_wsgi==6.1.1",)
+# Pinned (tested) versions; older Pythons get the last release that supports them.
+REQUIREMENTS = ('mod_wsgi==6.1.1; python_version >= "3.10"', 'mod_wsgi==5.0.2; python_version < "3.10"')
 NATIVE_STATIC = True
 INTERFACES = ("wsgi",)
 

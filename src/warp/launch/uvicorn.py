@@ -3,7 +3,8 @@
 from ..errors import StartError
 from .plan import Command
 
-REQUIREMENTS = ("uvicorn==0.54.0",)
+# Pinned (tested) versions; older Pythons get the last release that supports them.
+REQUIREMENTS = ('uvicorn==0.54.0; python_version >= "3.10"', 'uvicorn==0.33.0; python_version < "3.10"')
 NATIVE_STATIC = False
 INTERFACES = ("asgi", "wsgi")
 
