@@ -185,6 +185,15 @@ class Started:
             time.sleep(0.1)
         raise AssertionError(f"nothing answered on port {self.port} within {timeout}s:\n{self.output()[-4000:]}")
 
+    def wait_workers(self, count, marker="Booting worker", timeout=30):
+        """True once the server's output reports ``count`` workers started."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.output().count(marker) >= count:
+                return True
+            time.sleep(0.1)
+        return False
+
     def terminate(self, timeout=60):
         """TERM the process warp became (the server) and return its exit status."""
         if self.process.poll() is None:

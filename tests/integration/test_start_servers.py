@@ -291,3 +291,32 @@ def test_term_drains_the_request_in_flight_and_exits_0(server, start_base, envs,
         assert status == 0, started.output()[-3000:]
     finally:
         started.kill()
+
+
+def test_app_gunicorn_conf_is_honoured_and_only_chosen_settings_override_it(start_base, shared_env, tmp_path):
+    """s2i/warpdrive convention: gunicorn.conf.py names wsgi_app; its own settings stay unless the user sets one."""
+    root = start_base / "gunicorn-conf"
+    root.mkdir()
+    write(root, {
+        "hello/main.py": '''
+            def application(environ, start_response):
+                start_response("200 OK", [("Content-Type", "text/plain")])
+                return [b"from gunicorn.conf.py"]
+        ''',
+        "gunicorn.conf.py": "wsgi_app = 'hello.main:application'\nworkers = 3\n",
+    })
+    env = warp_env(shared_env, WARP_SERVER="gunicorn")
+    plan = json.loads(subprocess.run(warp_command("start", "--print", "--json"), cwd=root, env=env,
+                                     capture_output=True, text=True, timeout=60).stdout)
+    assert plan["argv"][1:3] == ["--config", str(root / "gunicorn.conf.py")]
+    assert "--workers" not in plan["argv"] and plan["argv"][-1] == "hello.main:application"
+    assert plan["entrypoint"]["rule"] == "s2i"
+    port = free_port()
+    started = Started(root, [], env, port)
+    try:
+        assert started.wait_ready("/") == (200, b"from gunicorn.conf.py")
+        assert started.wait_workers(3)
+        assert started.terminate() == 0
+    finally:
+        started.kill()
+    assert started.output().count("Booting worker") == 3  # the conf file's workers, not warp's default
