@@ -90,3 +90,6 @@ ABSOLUTE_FORM = re.compile(
 # Bare CR or LF inside a head: every line must end in CRLF (RFC 9112 2.2 lets a
 # recipient accept a lone LF, but accepting it is what request smuggling needs).
 BARE_CR_OR_LF = re.compile(rb"\r(?!\n)|(?<!\r)\n")
+
+# A byte that can never appear in a request-line (RFC 9112 3: tokens, SP, VCHAR).
+NOT_REQUEST_LINE_BYTE = re.compile(rb"[^\x20-\x7e]")

@@ -154,6 +154,11 @@ class HeadReader:
         if line_end < 0:
             if size > self.limits.max_line:
                 raise URITooLong("request line too long")
+            # A request line is printable ASCII: anything else (a TLS handshake sent to
+            # the plain HTTP port, binary junk) is refused now, not at the timeout.
+            end = len(buf) - 1 if buf.endswith(b"\r") else len(buf)
+            if grammar.NOT_REQUEST_LINE_BYTE.search(buf, start, end):
+                raise BadRequest("not an HTTP request")
         elif size > self.limits.max_head:
             raise FieldsTooLarge("request head too large")
         # Only the new bytes are searched; the lookbehind still sees the byte before.
