@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from warp.errors import UsageError
-from warp.image.build import _build_failed, check_name, default_base_image, oci_labels
+from warp.image.build import _build_failed, check_base_image, check_name, default_base_image, oci_labels
 
 
 @pytest.mark.parametrize("name, reference", [
@@ -70,3 +70,12 @@ def test_docker_is_imported_only_by_the_image_command():
     code = "import sys, warp.cli, warp.image.build, warp.image.render; print('docker' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_base_image_references():
+    digest = "sha256:" + "a" * 64
+    for good in ("python:3.12-slim", "warp-test-base:bookworm", "registry.local:5000/team/base:1", f"python@{digest}"):
+        assert check_base_image(good, "--base-image") == good
+    for bad in ("python 3.12", "Python:3", "python@sha256:short", ""):
+        with pytest.raises(UsageError, match="warp.yaml"):
+            check_base_image(bad, "warp.yaml")

@@ -77,6 +77,15 @@ def check_name(name):
     return name if ":" in last else f"{name}:latest"
 
 
+def check_base_image(reference, where):
+    """``reference`` if the engine could accept it as an image (name[:tag][@digest]), else UsageError."""
+    name, _, digest = str(reference).partition("@")
+    if _NAME.match(name) and (not digest or re.fullmatch(r"sha256:[0-9a-f]{64}", digest)):
+        return reference
+    raise UsageError(f"base image {reference!r} (from {where}) is not a valid image reference",
+                     "give one like python:3.12-slim, registry.local/team/base:1 or name@sha256:<digest>")
+
+
 def default_base_image(python_version=None):
     """``python:X.Y-slim`` for ``python_version`` (e.g. "3.11" or "3.11.4"), else this interpreter's."""
     if python_version:
@@ -171,6 +180,7 @@ class Prepared:
     dockerfile: str
     context: object  # context.Context
     labels: dict
+    not_forwarded: tuple = ()  # host pip settings that mean nothing in a container
 
 
 def prepare(app_dir=".", name="app", base_image=None, environ=None):
@@ -179,7 +189,10 @@ def prepare(app_dir=".", name="app", base_image=None, environ=None):
     environ = dict(os.environ if environ is None else environ)
     project = open_project(app_dir, environ=environ, flags={"base_image": base_image})
     config = project.config
-    base = config.base_image or default_base_image(_detected_python(project))
+    if config.base_image:
+        base = check_base_image(config.base_image, config.source("base_image"))
+    else:
+        base = default_base_image(_detected_python(project))
 
     patterns = ctx.ignore_patterns(project.root, project.venv)
     deps = ctx.dependency_files(project.root, config.package_manager, set(ctx.app_paths(project.root, patterns)))
@@ -201,7 +214,7 @@ def prepare(app_dir=".", name="app", base_image=None, environ=None):
     warp_files[f"wheel/{wheel_name}"] = wheel_bytes
     warp_files["entrypoint.sh"] = (ENTRYPOINT.read_bytes(), 0o755)
     context = ctx.make_context(project.root, dockerfile, warp_files, patterns)
-    return Prepared(reference, base, config.port, dockerfile, context, labels)
+    return Prepared(reference, base, config.port, dockerfile, context, labels, pip_files.dropped)
 
 
 def _detected_python(project):
@@ -226,6 +239,8 @@ def build_image(app_dir=".", name="app", base_image=None, environ=None, client=N
     plan = prepare(app_dir, name, base_image, environ)
     context_seconds = time.monotonic() - started
     yield f"context: {plan.context.app_files} files from the app, {len(plan.context.data) / 1e6:.1f} MB"
+    if plan.not_forwarded:
+        yield "pip settings of this host left out of the build (local paths): " + ", ".join(plan.not_forwarded)
 
     client = client or connect(environ)
     yield from ensure_base_image(client, plan.base_image)
