@@ -311,3 +311,26 @@ def test_a_dropped_requirement_is_uninstalled_with_what_only_it_needed(tmp_path)
     assert not imports(tmp_path, "requests") and imports(tmp_path, "six")
     site = next(Path(os.path.realpath(tmp_path / ".warp" / "venv")).glob("lib/python*/site-packages"))
     assert (site / "six.py").stat().st_ino == six_inode
+
+
+def test_a_new_python_version_gets_a_fresh_environment(tmp_path):
+    from warp.venv import find_interpreters
+
+    own = sys.version_info[:2]
+    others = [i for i in find_interpreters() if i.version[:2] != own and i.version >= (3, 9)]
+    if not others:
+        pytest.skip("this host has no second Python 3.9+ to switch to")
+    other = ".".join(map(str, others[0].version[:2]))
+    (tmp_path / "wsgi.py").write_text(WSGI_APP)
+    (tmp_path / "requirements.txt").write_text("six\n")
+    first = warp("build", "--json", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    (tmp_path / ".python-version").write_text(other + "\n")
+    second = warp("build", "--json", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    record = json.loads(second.stdout)
+    assert record["incremental"] is False
+    assert record["python"]["version"].startswith(other + ".")
+    assert record["python"]["wanted"] == other and ".python-version" in record["python"]["reason"]
+    shown = warp("exec", "python", "-c", "import six, sys; print('%d.%d' % sys.version_info[:2])", cwd=tmp_path)
+    assert shown.stdout.strip() == other
