@@ -93,7 +93,7 @@ def _write_record(project, record):
 @contextlib.contextmanager
 def _build_lock(project):
     """One build per app at a time: two would race for the environment link."""
-    project.state_dir.mkdir(parents=True, exist_ok=True)
+    venvs.ensure_state_dir(project)
     with open(project.state_dir / "build.lock", "w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

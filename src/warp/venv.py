@@ -226,8 +226,18 @@ def usable(env_dir):
     return _version_of(env_python(env_dir)) is not None
 
 
+def ensure_state_dir(project):
+    """Make the app's .warp/ folder, telling git to ignore it: nothing in it belongs in the app's history."""
+    project.state_dir.mkdir(parents=True, exist_ok=True)
+    ignore = project.state_dir / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# Made by warp: environments, build record, sockets. Not source.\n*\n")
+    return project.state_dir
+
+
 def new_env_dir(project):
     """A fresh, unique, not yet existing generation folder."""
+    ensure_state_dir(project)
     parent = envs_dir(project)
     parent.mkdir(parents=True, exist_ok=True)
     return parent / uuid.uuid4().hex[:12]

@@ -118,3 +118,13 @@ def test_unavailable_python_version_is_one_line(tmp_path):
     assert len(lines) == 1
     assert "Python 2.5 wanted" in lines[0] and "3.11" in lines[0]
     assert not (tmp_path / ".warp" / "venv").exists()
+
+
+def test_warps_state_stays_out_of_the_apps_git(tmp_path):
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / "app.py").write_text("x = 1\n")
+    result = warp("project", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=tmp_path,
+                            capture_output=True, text=True, check=True)
+    assert status.stdout.splitlines() == ["?? app.py"]
