@@ -61,9 +61,10 @@ def main():
 @json_option
 def config_command(app_dir, as_json):
     """Show each setting's effective value and where it came from."""
-    from .project import open_project
+    from .environment import open_app
 
-    project = _run(lambda: open_project(app_dir), as_json)
+    # Environment files count as environment variables, as at build and start.
+    project = _run(lambda: open_app(app_dir), as_json)
     rows = project.config.as_rows()
     if as_json:
         _emit_json({"ok": True, "config_file": str(project.config.path) if project.config.path else None, "settings": rows})
@@ -164,10 +165,10 @@ def shell_command(app_dir):
 @json_option
 def detect_command(app_dir, as_json):
     """Show what warp finds in the app folder, and which file or setting decided each fact."""
-    from .project import open_project
+    from .environment import open_app
     from .detect import detect, render_text
 
-    detection = _run(lambda: detect(open_project(app_dir)), as_json)
+    detection = _run(lambda: detect(open_app(app_dir)), as_json)
     if as_json:
         _emit_json({"ok": True, **detection.to_dict()})
         return

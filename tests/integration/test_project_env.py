@@ -128,3 +128,15 @@ def test_warps_state_stays_out_of_the_apps_git(tmp_path):
     status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=tmp_path,
                             capture_output=True, text=True, check=True)
     assert status.stdout.splitlines() == ["?? app.py"]
+
+
+def test_config_counts_environment_files_like_build_and_start(tmp_path):
+    import json
+
+    (tmp_path / ".s2i").mkdir()
+    (tmp_path / ".s2i" / "environment").write_text("DISABLE_COLLECTSTATIC=1\nWEB_CONCURRENCY=3\n")
+    result = warp("config", "--json", cwd=tmp_path, env={k: v for k, v in os.environ.items() if k not in ("WEB_CONCURRENCY", "DISABLE_COLLECTSTATIC")})
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)["settings"]}
+    assert rows["disable_collectstatic"]["value"] is True
+    assert (rows["workers"]["value"], rows["workers"]["source"]) == (3, "env WEB_CONCURRENCY")
