@@ -154,11 +154,11 @@ class Started:
     which would truncate a file and lose warp's startup lines.
     """
 
-    def __init__(self, root, args, env, port, log_dir=None):
+    def __init__(self, root, args, env, port, log_dir=None, prefix=()):
         self.port = port
         self.chunks = []
         self.process = subprocess.Popen(
-            warp_command("start", "--app", str(root), "--port", str(port), *args),
+            [*prefix, *warp_command("start", "--app", str(root), "--port", str(port), *args)],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=root, start_new_session=True,
         )
         self.reader = threading.Thread(target=self._drain, daemon=True)
@@ -225,3 +225,20 @@ def apxs_missing():
 
 def httpd_missing():
     return not (shutil.which("apache2") or shutil.which("httpd") or os.path.exists("/usr/sbin/apache2"))
+
+
+def children(pid):
+    """[(pid, command name, state)] of the direct children of ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[1]) == pid:
+            found.append((int(entry.name), name, fields[0]))
+    return found

@@ -7,7 +7,9 @@ exits 0 on TERM.
 """
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -15,7 +17,7 @@ import time
 import pytest
 
 from start_support import (
-    Envs, Started, apxs_missing, base_python, fetch, free_port, httpd_missing,
+    Envs, Started, apxs_missing, children, base_python, fetch, free_port, httpd_missing,
     make_venv, make_world_readable_dir, warp_command, warp_env, write,
 )
 
@@ -320,3 +322,47 @@ def test_app_gunicorn_conf_is_honoured_and_only_chosen_settings_override_it(star
     finally:
         started.kill()
     assert started.output().count("Booting worker") == 3  # the conf file's workers, not warp's default
+
+
+ORPHANS = {
+    "wsgi.py": '''
+        import subprocess
+
+
+        def application(environ, start_response):
+            if environ["PATH_INFO"] == "/orphan":
+                # The shell exits at once; its `sleep` is orphaned to PID 1, then exits too.
+                subprocess.run(["/bin/sh", "-c", "sleep 0 & exit 0"])
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok"]
+    ''',
+}
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0, reason="needs unshare and root for a PID namespace")
+@pytest.mark.parametrize("server", ["waitress", "uvicorn"])
+def test_as_pid_1_orphans_are_reaped_and_term_exits_0(server, start_base, shared_env):
+    """In a container without an init, warp runs first as PID 1: its relay reaps orphans and passes TERM on."""
+    root = start_base / f"pid1-{server}"
+    root.mkdir()
+    write(root, ORPHANS)
+    port = free_port()
+    started = Started(root, ["--server", server, "--workers", "1"], warp_env(shared_env), port,
+                      prefix=("unshare", "--pid", "--fork", "--kill-child"))
+    try:
+        assert started.wait_ready("/") == (200, b"ok")
+        deadline = time.monotonic() + 10
+        while not children(started.process.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (init_pid, name, _), = children(started.process.pid)  # PID 1 inside the namespace
+        assert name == "python"  # the relay, not the server itself
+        assert fetch(port, "/orphan") == (200, b"ok")
+        # Unreaped, the orphan would stay a zombie child of PID 1 for good.
+        deadline = time.monotonic() + 30
+        while any(child[1] == "sleep" for child in children(init_pid)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(child[1] == "sleep" for child in children(init_pid)), children(init_pid)
+        os.kill(init_pid, signal.SIGTERM)
+        assert started.process.wait(timeout=60) == 0, started.output()[-3000:]
+    finally:
+        started.kill()

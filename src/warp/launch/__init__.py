@@ -20,6 +20,10 @@ from ..settings import SERVERS
 from .plan import Launch, Plan
 
 # Pinned like the servers' own packages (see each launch/<server>.py).
+# Servers that neither reap orphaned processes nor would be safe as PID 1 on
+# their own; in a container without an init, warp puts its relay in front.
+NEED_INIT = ("uvicorn", "waitress")
+
 WHITENOISE = ('whitenoise==6.12.0; python_version >= "3.10"', 'whitenoise==6.11.0; python_version < "3.10"')
 WARPDRIVE_SERVER_ARGS = ".warpdrive/server_args"
 
@@ -103,18 +107,37 @@ def _explicit(project):
     return frozenset(name for name, source in project.config.sources.items() if source != "default")
 
 
+def _as_init(project, argv, env):
+    """argv behind warp's relay when warp runs as PID 1 (a container without an init).
+
+    PID 1 gets no default signal actions (TERM would be ignored by a program
+    without a handler) and inherits every orphan; the relay forwards signals and
+    reaps. Returns (argv, env) unchanged otherwise.
+    """
+    if os.getpid() != 1:
+        return tuple(argv), env
+    from .pythonpath import run_dir_for, warp_pythonpath
+
+    env = dict(env)
+    pythonpath = str(warp_pythonpath(run_dir_for(project)))
+    if not env.get("PYTHONPATH", "").startswith(pythonpath):
+        env["PYTHONPATH"] = os.pathsep.join([pythonpath] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    return (str(project.python), "-m", "warp.appshim", "relay", "--") + tuple(argv), env
+
+
 def _command_plan(project, env, entry, line, process_type, shell):
     from .command import command
 
     _require_env(project)
     cmd = command(line, env, python=project.python, shell=shell)
+    argv, env = _as_init(project, cmd.argv, env)
     label = "Procfile " + process_type if entry is None or entry.rule == "procfile" else entry.source
     facts = (
         ("app", f"{label}: {line}" + ("" if entry is None else f" ({entry.reason})")),
         ("server", "none: the command serves the app itself" if process_type == "web" else f"none: process type {process_type}"),
         ("address", f"PORT={env.get('PORT')}"),
     )
-    return Plan(server=None, argv=cmd.argv, env=env, changed=_changed(env), cwd=project.root, files={},
+    return Plan(server=None, argv=argv, env=env, changed=_changed(env), cwd=project.root, files={},
                 facts=facts, entry=entry, process_type=process_type)
 
 
@@ -193,6 +216,9 @@ def plan_start(project, env, process_type="web"):
     full.update(extra_env)
     full.update(cmd.env)
     full["PYTHONPATH"] = os.pathsep.join([str(pythonpath)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    argv = tuple(cmd.argv)
+    if entry.server in NEED_INIT:
+        argv, full = _as_init(project, argv, full)
 
     shown_host = "127.0.0.1" if config.host in ("0.0.0.0", "") else ("[::1]" if config.host == "::" else launch.bind.rsplit(":", 1)[0])
     facts = [
@@ -206,7 +232,7 @@ def plan_start(project, env, process_type="web"):
     if static and shim:
         facts.append(("static via", "WhiteNoise (this server cannot serve files itself)"))
     facts += list(cmd.notes)
-    return Plan(server=entry.server, argv=tuple(cmd.argv), env=full, changed=_changed(full), cwd=project.root,
+    return Plan(server=entry.server, argv=argv, env=full, changed=_changed(full), cwd=project.root,
                 files=dict(cmd.files), facts=tuple(facts), entry=entry, process_type=process_type)
 
 
