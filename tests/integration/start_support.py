@@ -21,7 +21,6 @@ import threading
 import time
 
 from warp.launch import server_module
-from warp.launch.plan import Launch  # noqa: F401  (import check: the launcher is importable)
 from warp.settings import SERVERS
 
 SERVER_PINS = [req for name in SERVERS for req in server_module(name).REQUIREMENTS]

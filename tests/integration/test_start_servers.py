@@ -18,7 +18,7 @@ import pytest
 
 from start_support import (
     Envs, Started, apxs_missing, children, base_python, fetch, free_port, httpd_missing,
-    make_venv, make_world_readable_dir, warp_command, warp_env, write,
+    make_world_readable_dir, warp_command, warp_env, write,
 )
 
 SERVERS = ("bundled", "gunicorn", "uwsgi", "waitress", "mod_wsgi", "uvicorn")
