@@ -299,10 +299,21 @@ def clone_env(source, target):
             shutil.copy2(src, dst)
 
     shutil.copytree(source, target, symlinks=True, copy_function=link_or_copy)
-    old, new = os.fsencode(str(source)), os.fsencode(str(target))
     bin_dir = target / ("Scripts" if sys.platform == "win32" else "bin")
-    for path in [target / "pyvenv.cfg", *bin_dir.iterdir()]:
-        if path.is_file() and not path.is_symlink():
+    files = [path for path in [target / "pyvenv.cfg", *bin_dir.iterdir()] if path.is_file() and not path.is_symlink()]
+    # Scripts name the folder the environment was built in. That is usually
+    # ``source``, but not in a copy of the app (an image, another checkout):
+    # their #! lines then name where it was built, so replace that too.
+    old_prefixes = {os.fsencode(str(source))}
+    for path in files:
+        with open(path, "rb") as handle:
+            first = handle.readline(4096)
+        match = re.match(rb"#!(/\S+)/bin/python[\d.]*\s*$", first)
+        if match:
+            old_prefixes.add(match.group(1))
+    new = os.fsencode(str(target))
+    for old in sorted(old_prefixes - {new}, key=len, reverse=True):
+        for path in files:
             _rewrite_file(path, old, new)
     return target
 

@@ -263,6 +263,18 @@ def test_a_copied_app_folder_keeps_a_working_environment(flask_app, tmp_path):
     shown = warp("exec", "python", "-c", "import flask, sys; print(sys.prefix)", cwd=copy)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.strip() == str(copy / ".warp" / "venv")
+    # Its console scripts still name the original's folder until the copy is
+    # built; the build notices the move and fixes them.
+    rebuilt = warp("build", "--json", cwd=copy)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert json.loads(rebuilt.stdout)["incremental"] is True
+    real = os.path.realpath(copy / ".warp" / "venv")
+    assert real.startswith(str(copy))
+    for script in ("flask", "pip"):
+        assert (Path(real) / "bin" / script).read_text().splitlines()[0] == f"#!{real}/bin/python"
+    assert str(flask_app) not in (Path(real) / "pyvenv.cfg").read_text()
+    ran = warp("exec", "flask", "--version", cwd=copy)
+    assert ran.returncode == 0, ran.stderr
 
 
 def test_an_environment_made_by_hand_is_adopted(tmp_path):
