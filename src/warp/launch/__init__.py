@@ -28,6 +28,9 @@ WHITENOISE = ('whitenoise==6.12.0; python_version >= "3.10"', 'whitenoise==6.11.
 WARPDRIVE_SERVER_ARGS = ".warpdrive/server_args"
 
 
+_SERVER_NAMES = {"bundled": "the bundled server"}
+
+
 def server_module(name):
     if name not in SERVERS:
         raise ConfigError(f"unknown server {name!r}", "choose one of " + ", ".join(SERVERS))
@@ -204,6 +207,13 @@ def plan_start(project, env, process_type="web"):
         server_args=read_server_args(project), log_level=config.log_level, access_log_format=config.access_log_format,
         pythonpath=pythonpath, run_dir=run_dir, explicit=_explicit(project),
     )
+    if entry.kind not in module.INTERFACES:
+        served = " and ".join(kind.upper() for kind in module.INTERFACES)
+        raise StartError(
+            f"{_SERVER_NAMES.get(entry.server, entry.server)} serves {served} only, and {entry.target} is "
+            f"{entry.kind.upper()} ({entry.reason})",
+            "set server: uvicorn (or leave server unset to let warp choose it)",
+        )
     cmd = module.command(launch)
     program = Path(cmd.argv[0])
     if program.is_absolute() and not program.exists():

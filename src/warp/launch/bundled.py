@@ -5,7 +5,6 @@ Nothing to install: the package reaches the app through the PYTHONPATH folder
 that exposes warp alone (see pythonpath.py).
 """
 
-from ..errors import StartError
 from .plan import Command
 
 REQUIREMENTS = ()
@@ -14,12 +13,6 @@ INTERFACES = ("wsgi",)
 
 
 def command(launch):
-    entry = launch.entry
-    if entry.kind != "wsgi":
-        raise StartError(
-            f"the bundled server serves WSGI only, and {entry.target} is {entry.kind.upper()} ({entry.reason})",
-            "set server: uvicorn (or leave server unset to let warp choose it)",
-        )
     argv = [
         str(launch.python), "-m", "warp.server", launch.app_target,
         "--bind", launch.bind,

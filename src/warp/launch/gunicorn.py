@@ -2,7 +2,6 @@
 
 import json
 
-from ..errors import StartError
 from .plan import Command
 
 # Pinned (tested) versions; older Pythons get the last release that supports them.
@@ -19,11 +18,6 @@ JSON_LOG = json.dumps({
 
 def command(launch):
     entry = launch.entry
-    if entry.kind != "wsgi":
-        raise StartError(
-            f"gunicorn serves WSGI here, and {entry.target} is {entry.kind.upper()} ({entry.reason})",
-            "set server: uvicorn",
-        )
     # With the app's own gunicorn.conf.py, only settings the user chose override it.
     conf = entry.config_file
     chosen = (lambda name: name in launch.explicit) if conf else (lambda name: True)

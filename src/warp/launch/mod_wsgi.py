@@ -76,16 +76,7 @@ def _base_home(python):
 
 
 def command(launch):
-    entry = launch.entry
-    if entry.kind != "wsgi":
-        raise StartError(
-            f"mod_wsgi serves WSGI only, and {entry.target} is {entry.kind.upper()} ({entry.reason})",
-            "set server: uvicorn",
-        )
-    express = launch.tool("mod_wsgi-express")
-    if not express.exists():
-        raise StartError(f"mod_wsgi is not installed in the application environment ({express} is missing)",
-                         "run `warp build` with server: mod_wsgi (it needs apache2-dev)")
+    express = launch.require_tool("mod_wsgi-express", "run `warp build` with server: mod_wsgi (it needs apache2-dev)")
     if not any(shutil.which(name) or os.path.exists(f"/usr/sbin/{name}") for name in ("apache2", "httpd")):
         raise StartError("mod_wsgi needs Apache's httpd, and neither apache2 nor httpd was found",
                          "install it (Debian/Ubuntu: apt-get install apache2-bin)")

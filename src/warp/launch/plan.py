@@ -10,6 +10,8 @@ write first, the startup facts) which ``--print`` shows and ``run`` execs.
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import StartError
+
 
 @dataclass(frozen=True)
 class Launch:
@@ -44,6 +46,16 @@ class Launch:
     def tool(self, name):
         """Path of a console script installed in the app's venv."""
         return self.venv_bin / name
+
+    def require_tool(self, name, hint=None):
+        """``tool(name)``, or a StartError saying the build did not install the server."""
+        path = self.tool(name)
+        if not path.exists():
+            raise StartError(
+                f"{self.entry.server} is not installed in the application environment ({path} is missing)",
+                hint or f"run `warp build` with server: {self.entry.server}",
+            )
+        return path
 
 
 @dataclass(frozen=True)

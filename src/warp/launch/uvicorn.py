@@ -1,6 +1,5 @@
 """uvicorn: ASGI (and WSGI through its wsgi interface); static files through WhiteNoise."""
 
-from ..errors import StartError
 from .plan import Command
 
 # Pinned (tested) versions; older Pythons get the last release that supports them.
@@ -10,9 +9,7 @@ INTERFACES = ("asgi", "wsgi")
 
 
 def command(launch):
-    if not launch.tool("uvicorn").exists():
-        raise StartError(f"uvicorn is not installed in the application environment ({launch.tool('uvicorn')} is missing)",
-                         "run `warp build` with server: uvicorn")
+    launch.require_tool("uvicorn")
     argv = [
         # Through warp.appshim so that TERM ends in exit status 0 (uvicorn re-raises it after draining).
         str(launch.python), "-m", "warp.appshim", "uvicorn", launch.app_target,

@@ -1,6 +1,5 @@
 """uWSGI in HTTP mode, master + prefork workers, static files natively (``--static-map``)."""
 
-from ..errors import StartError
 from .plan import Command
 
 REQUIREMENTS = ("uwsgi==2.0.31",)
@@ -13,12 +12,6 @@ JSON_LOG = ('{"remote": "%(addr)", "time": "%(ltime)", "method": "%(method)", "p
 
 
 def command(launch):
-    entry = launch.entry
-    if entry.kind != "wsgi":
-        raise StartError(
-            f"uWSGI serves WSGI here, and {entry.target} is {entry.kind.upper()} ({entry.reason})",
-            "set server: uvicorn",
-        )
     venv = launch.python.parent.parent
     argv = [
         str(launch.tool("uwsgi")),

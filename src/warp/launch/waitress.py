@@ -5,7 +5,6 @@ as ``waitress-serve``, plus TERM as a clean stop (waitress closes its sockets
 and joins its threads) and an access log on stdout, which waitress lacks.
 """
 
-from ..errors import StartError
 from .plan import Command
 
 REQUIREMENTS = ("waitress==3.0.2",)
@@ -16,15 +15,7 @@ ALWAYS_SHIM = True
 
 
 def command(launch):
-    entry = launch.entry
-    if entry.kind != "wsgi":
-        raise StartError(
-            f"waitress serves WSGI only, and {entry.target} is {entry.kind.upper()} ({entry.reason})",
-            "set server: uvicorn",
-        )
-    if not launch.tool("waitress-serve").exists():
-        raise StartError(f"waitress is not installed in the application environment ({launch.tool('waitress-serve')} is missing)",
-                         "run `warp build` with server: waitress")
+    launch.require_tool("waitress-serve")
     # One process: the concurrency other servers get from workers x threads comes from threads alone.
     threads = max(1, launch.workers * launch.threads)
     argv = [
