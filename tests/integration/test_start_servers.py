@@ -295,6 +295,34 @@ def test_term_drains_the_request_in_flight_and_exits_0(server, start_base, envs,
         started.kill()
 
 
+
+def test_uwsgi_term_while_a_worker_is_still_starting_exits_0(start_base, envs):
+    """TERM reaches uWSGI while one worker answers and the other is still between fork and its own handlers.
+
+    uWSGI's graceful stop HUPs each worker and blocks until it exits; a worker
+    that ignored the HUP (the master's startup disposition) hung it for good.
+    A post-fork hook holds the second worker in that window for the test.
+    """
+    root = start_base / "uwsgi-starting"
+    root.mkdir()
+    first, held = root / "markers" / "first", root / "markers" / "held"
+    # mkdir is atomic: exactly one worker makes the folder and goes on.
+    hold = f"exec:mkdir {first} 2>/dev/null || {{ touch {held}; sleep 60; }}"
+    write(root, {"wsgi.py": PLAIN["wsgi.py"], "markers/.keep": ""})
+    (root / "warp.yaml").write_text(json.dumps({"server_args": ["--hook-post-fork", hold]}))
+    port = free_port()
+    started = Started(root, ["--server", "uwsgi", "--workers", "2"], warp_env(envs.get("shared", "uwsgi")), port)
+    try:
+        assert started.wait_ready("/") == (200, b"plain wsgi says hi")
+        deadline = time.monotonic() + 30
+        while not held.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert held.exists(), started.output()[-3000:]
+        assert started.terminate() == 0, started.output()[-3000:]
+    finally:
+        started.kill()
+
+
 def test_app_gunicorn_conf_is_honoured_and_only_chosen_settings_override_it(start_base, shared_env, tmp_path):
     """s2i/warpdrive convention: gunicorn.conf.py names wsgi_app; its own settings stay unless the user sets one."""
     root = start_base / "gunicorn-conf"

@@ -28,6 +28,16 @@ def command(launch):
         # uWSGI 2.0 treats TERM as "reload"; make it a stop that lets requests finish.
         "--die-on-term",
         "--hook-master-start", "unix_signal:15 gracefully_kill_them_all",
+        # That stop HUPs every worker, then waits for each with a blocking
+        # waitpid() inside the signal handler, where no mercy timeout applies.
+        # A worker only installs its own HUP handler some time after fork();
+        # until then it has the master's disposition, which is "ignore" until
+        # the master loop starts. So a TERM landing while a worker is still
+        # starting (likely on a busy machine) was lost on that worker and the
+        # master hung forever. Giving the master, before it forks, the very
+        # HUP handler a worker installs for itself closes that window; the
+        # master loop installs its own HUP handler when it starts.
+        "--hook-post-app", "unix_signal:1 gracefully_kill",
         "--worker-reload-mercy", str(launch.graceful_timeout),
         "--reload-mercy", str(launch.graceful_timeout),
         "--harakiri", str(launch.timeout),
