@@ -4,8 +4,8 @@
     python benchmarks/server_speed.py [--duration 10] [--rounds 1] [--growth-requests 1000000]
 
 Creates its own virtualenvs under benchmarks/.cache/ (git-ignored) with gunicorn and pyuwsgi
-from the package index, starts the three servers on 127.0.0.1 with the same hello-world app
-and 2 worker processes each, and drives them with `wrk -t2 -c50`:
+(the version warp pins for `server: uwsgi`) from the package index, starts the three servers
+on 127.0.0.1 with the same hello-world app and 2 worker processes each, and drives them with `wrk -t2 -c50`:
 
 * keep-alive requests/s and p99 latency;
 * `Connection: close` requests/s and p99 latency;
@@ -31,6 +31,8 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+from warp.launch.uwsgi import REQUIREMENTS as UWSGI_REQUIREMENTS  # noqa: E402
 CACHE = Path(__file__).resolve().parent / ".cache"
 
 HELLO = '''\
@@ -229,7 +231,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     gunicorn_bin = venv_with("gunicorn", "gunicorn")
-    uwsgi_bin = venv_with("pyuwsgi", "pyuwsgi")
+    # The very pyuwsgi warp installs for `server: uwsgi`; the cache folder is named
+    # after the pin so that a new pin gets a fresh virtualenv.
+    uwsgi_pin = UWSGI_REQUIREMENTS[0]
+    uwsgi_bin = venv_with(uwsgi_pin.replace("==", "-"), uwsgi_pin)
     work = Path(tempfile.mkdtemp(prefix="warp-bench-"))
     (work / "hello.py").write_text(HELLO)
     env = dict(os.environ)

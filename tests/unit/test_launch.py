@@ -157,7 +157,7 @@ def test_server_requirements(tmp_path):
     (tmp_path / "warp.yaml").write_text("static:\n  /s/: public\n")
     assert server_requirements(open_project(tmp_path, environ={"WARP_SERVER": "gunicorn"})) == gunicorn + list(WHITENOISE)
     # uWSGI serves files itself: no WhiteNoise.
-    assert server_requirements(open_project(tmp_path, environ={"WARP_SERVER": "uwsgi"})) == ["uwsgi==2.0.31"]
+    assert server_requirements(open_project(tmp_path, environ={"WARP_SERVER": "uwsgi"})) == ["pyuwsgi==2.0.30.post1"]
 
 
 def test_asgi_app_gets_uvicorn_by_default(tmp_path):

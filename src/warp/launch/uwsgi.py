@@ -2,7 +2,11 @@
 
 from .plan import Command
 
-REQUIREMENTS = ("uwsgi==2.0.31",)
+# pyuwsgi, not the uwsgi sdist: the same uWSGI core with the Python plugin built
+# in, shipped as manylinux wheels (CPython 3.9-3.13), so installing it needs no C
+# compiler or Python headers, which python:X.Y-slim images and many CI machines
+# lack. Its `uwsgi` script runs uWSGI inside the app environment's interpreter.
+REQUIREMENTS = ("pyuwsgi==2.0.30.post1",)
 NATIVE_STATIC = True
 INTERFACES = ("wsgi",)
 
@@ -12,7 +16,6 @@ JSON_LOG = ('{"remote": "%(addr)", "time": "%(ltime)", "method": "%(method)", "p
 
 
 def command(launch):
-    venv = launch.python.parent.parent
     argv = [
         str(launch.tool("uwsgi")),
         "--http-socket", launch.bind,
@@ -20,7 +23,8 @@ def command(launch):
         "--processes", str(launch.workers),
         "--threads", str(launch.threads),
         "--enable-threads",
-        "--home", str(venv),
+        # No --home: the interpreter is already the app environment's own (the
+        # `uwsgi` script's #! line), and pyuwsgi skips --home once Python runs.
         "--chdir", str(launch.root),
         "--module", launch.app_target,
         "--need-app",
