@@ -11,10 +11,11 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 import uuid
 
 import pytest
+
+from start_support import write
 
 docker = pytest.importorskip("docker")
 
@@ -65,14 +66,6 @@ def warp(*args, env=None, timeout=900):
                           env=full_env, timeout=timeout, cwd=REPO)
 
 
-def write_app(root, files):
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip())
-    return root
-
-
 def assert_one_line_error(proc, code, *words):
     assert proc.returncode == code, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.startswith("warp: error:")]
@@ -91,7 +84,7 @@ def assert_not_tagged(client, reference):
 # -- errors --------------------------------------------------------------------
 
 def test_no_engine_answering_is_one_line_and_exit_1(tmp_path):
-    app = write_app(tmp_path, {"app.py": "def application(environ, start_response): pass\n"})
+    app = write(tmp_path, {"app.py": "def application(environ, start_response): pass\n"})
     proc = warp("image", "whatever", "--app", str(app), env={"DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"})
     assert_one_line_error(proc, 1, "no Docker engine answers", "no-engine.sock", "DOCKER_HOST")
 
@@ -103,7 +96,7 @@ def test_invalid_name_is_a_usage_error(tmp_path):
 
 def test_missing_base_image_is_one_line_and_nothing_tagged(engine, tmp_path):
     client, _ = engine
-    app = write_app(tmp_path, {"app.py": "def application(environ, start_response): pass\n"})
+    app = write(tmp_path, {"app.py": "def application(environ, start_response): pass\n"})
     name = image_name("nobase")
     proc = warp("image", name, "--app", str(app), "--base-image", f"warp-test-absent-{RUN_ID}:nope")
     assert_one_line_error(proc, 1, "base image", f"warp-test-absent-{RUN_ID}:nope", "--base-image")
@@ -112,7 +105,7 @@ def test_missing_base_image_is_one_line_and_nothing_tagged(engine, tmp_path):
 
 def test_failing_build_step_is_one_line_and_nothing_tagged(engine, base_image, tmp_path):
     client, _ = engine
-    app = write_app(tmp_path, {
+    app = write(tmp_path, {
         "app.py": "def application(environ, start_response): pass\n",
         "requirements.txt": f"warp-test-no-such-distribution-{RUN_ID}==0.0.1\n",
     })
@@ -450,7 +443,7 @@ def test_plain_wsgi_app_without_dependencies_and_server_choice(engine, base_imag
     client, _ = engine
     # warp.yaml picks waitress, so the build installs it; -e WARP_SERVER
     # switches to another server at run time.
-    app = write_app(tmp_path, dict(PLAIN_WSGI, **{"warp.yaml": "server: waitress\n"}))
+    app = write(tmp_path, dict(PLAIN_WSGI, **{"warp.yaml": "server: waitress\n"}))
     result, progress = build(engine, app, image_name("wsgi"))
     assert "pip wheel" not in progress  # no dependency file: nothing to fetch early
     for environment, waitress in (({}, True), ({"WARP_SERVER": "bundled"}, False)):
@@ -465,7 +458,7 @@ def test_plain_wsgi_app_without_dependencies_and_server_choice(engine, base_imag
 
 def test_django_app_with_collected_static_files(engine, base_image, tmp_path):
     client, _ = engine
-    app = write_app(tmp_path, DJANGO)
+    app = write(tmp_path, DJANGO)
     result, _ = build(engine, app, image_name("django"))
     running = Running(client, result["id"], user=ARBITRARY_UID, read_only=True)
     try:
@@ -486,7 +479,7 @@ def test_run_flag_starts_the_image_until_interrupted(engine, base_image, tmp_pat
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    app = write_app(tmp_path, PLAIN_WSGI)
+    app = write(tmp_path, PLAIN_WSGI)
     name = image_name("run")
     made.append(name)
     env = dict(os.environ, WARP_PORT=str(port))
