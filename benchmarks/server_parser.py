@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from warp.server.body import RequestReader  # noqa: E402
-from warp.server.http import Limits  # noqa: E402
+from warp.runtime.server.body import RequestReader  # noqa: E402
+from warp.runtime.server.http import Limits  # noqa: E402
 
 CASES = {
     "minimal GET": b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n",

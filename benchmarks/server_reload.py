@@ -1,6 +1,6 @@
 """Requests lost while the bundled server reloads under load.
 
-Starts `python -m warp.server` on 127.0.0.1 with a tiny WSGI app, runs `wrk` (keep-alive
+Starts `python -m warp.runtime.server` on 127.0.0.1 with a tiny WSGI app, runs `wrk` (keep-alive
 connections, and again with `Connection: close`) for a fixed time while sending HUP to
 the master every few seconds, and reports requests served, wrk socket errors and non-2xx
 answers per run. Every reload really swaps the workers (the log counts them).
@@ -40,7 +40,7 @@ def run(seconds: float, hups: int, workers: int, connections: int, close: bool) 
         err = Path(tmp, "server.err")
         env = dict(os.environ, PYTHONPATH=str(SRC))
         proc = subprocess.Popen(
-            [sys.executable, "-m", "warp.server", "bench_app:application", "--bind", "127.0.0.1:0",
+            [sys.executable, "-m", "warp.runtime.server", "bench_app:application", "--bind", "127.0.0.1:0",
              "--workers", str(workers), "--access-log", "off", "--stats", "off"],
             cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=open(err, "wb"))
         try:

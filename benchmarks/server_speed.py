@@ -243,7 +243,7 @@ def main(argv=None) -> int:
 
     ports = {name: free_port() for name in ("warp", "gunicorn", "uWSGI")}
     servers = [
-        Server("warp", [sys.executable, "-m", "warp.server", "hello:app", "--workers", "2",
+        Server("warp", [sys.executable, "-m", "warp.runtime.server", "hello:app", "--workers", "2",
                         "--bind", f"127.0.0.1:{ports['warp']}", "--access-log", "off"],
                work, warp_env, ports["warp"]),
         Server("gunicorn", [str(gunicorn_bin / "gunicorn"), "--workers", "2", "--worker-class", "sync",

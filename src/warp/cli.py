@@ -12,8 +12,8 @@ import sys
 
 import click
 
-from . import __version__
-from .errors import WarpError, EXIT_FAILURE
+from warp import __version__
+from warp.core.errors import WarpError, EXIT_FAILURE
 
 
 def _emit_json(data):
@@ -61,7 +61,7 @@ def main():
 @json_option
 def config_command(app_dir, as_json):
     """Show each setting's effective value and where it came from."""
-    from .environment import open_app
+    from warp.core.environment import open_app
 
     # Environment files count as environment variables, as at build and start.
     project = _run(lambda: open_app(app_dir), as_json)
@@ -78,9 +78,9 @@ def config_command(app_dir, as_json):
 
 
 def _detection_or_none(project):
-    """What ``warp.detect`` finds, or None when it is absent or the folder holds no app yet."""
+    """What ``warp.app.detect`` finds, or None when it is absent or the folder holds no app yet."""
     try:
-        from .detect import detect
+        from warp.app.detect import detect
     except ImportError:
         return None
     try:
@@ -95,8 +95,8 @@ def _detection_or_none(project):
 @click.option("--python", "python_wanted", default=None, help="Python version wanted, e.g. 3.11 (setting: python).")
 def project_command(app_dir, venv, python_wanted):
     """Create the app's own virtualenv (.warp/venv), or reuse the one that is there."""
-    from .environment import open_app
-    from . import venv as venvs
+    from warp.core.environment import open_app
+    from warp.build import venv as venvs
 
     def run():
         project = open_app(app_dir, flags={"venv": venv, "python": python_wanted})
@@ -112,7 +112,7 @@ def project_command(app_dir, venv, python_wanted):
 @app_option
 def env_command(app_dir):
     """Print the variables `warp start` sets, as shell lines: eval "$(warp env)"."""
-    from .environment import open_app, shell_script
+    from warp.core.environment import open_app, shell_script
 
     script = _run(lambda: shell_script(open_app(app_dir)))
     if script:
@@ -122,8 +122,8 @@ def env_command(app_dir):
 def _exec_in_app(app_dir, argv):
     """Replace this process by ``argv`` run in the app's folder with its runtime environment."""
     import os
-    from .environment import open_app, runtime_environ
-    from .errors import UsageError
+    from warp.core.environment import open_app, runtime_environ
+    from warp.core.errors import UsageError
 
     def prepare():
         project = open_app(app_dir)
@@ -165,8 +165,8 @@ def shell_command(app_dir):
 @json_option
 def detect_command(app_dir, as_json):
     """Show what warp finds in the app folder, and which file or setting decided each fact."""
-    from .environment import open_app
-    from .detect import detect, render_text
+    from warp.core.environment import open_app
+    from warp.app.detect import detect, render_text
 
     detection = _run(lambda: detect(open_app(app_dir)), as_json)
     if as_json:
@@ -183,7 +183,7 @@ def detect_command(app_dir, as_json):
 @json_option
 def image_command(name, app_dir, base_image, run_after, as_json):
     """Build a container image NAME[:TAG] of the app through the Docker engine."""
-    from .image.build import build_image, drain, run_image
+    from warp.image.build import build_image, drain, run_image
 
     result = _run(lambda: drain(build_image(app_dir, name, base_image=base_image), progress), as_json)
     if as_json:
@@ -218,8 +218,8 @@ def build_command(app_dir, as_json, clean, wheelhouse, no_index, installer, pack
     """Install the app's dependencies, run its hooks and collectstatic, in .warp/venv."""
     import os
     import signal
-    from .environment import open_app
-    from .build import build
+    from warp.core.environment import open_app
+    from warp.build.pipeline import build
 
     def on_term(signum, frame):
         # Unwind like Ctrl-C so the half-built environment is removed.
@@ -250,7 +250,7 @@ def build_command(app_dir, as_json, clean, wheelhouse, no_index, installer, pack
               help="The server's stats socket, if it was started with --stats.")
 def status_command(app_dir, as_json, stats_address):
     """Show the bundled server's workers: pid, state, requests, memory, request in flight."""
-    from .status import format_table, status
+    from warp.launch.status import format_table, status
 
     doc = _run(lambda: status(app_dir, stats_address), as_json)
     if as_json:
@@ -260,8 +260,8 @@ def status_command(app_dir, as_json, stats_address):
 
 
 def _start_options(command):
-    """One click option per start setting that declares a flag (see warp.settings)."""
-    from .settings import SETTINGS
+    """One click option per start setting that declares a flag (see warp.core.settings)."""
+    from warp.core.settings import SETTINGS
 
     for setting in reversed([s for s in SETTINGS if s.group == "start" and s.flag]):
         command = click.option(setting.flag, setting.name, default=None, metavar=setting.type_name,
@@ -283,7 +283,7 @@ def _shell_line(argv):
 @_start_options
 def start_command(process_type, app_dir, print_only, as_json, **flags):
     """Start the app (or Procfile process type PROCESS_TYPE) in the foreground, replacing warp."""
-    from .launch import open_for_start, plan_start, run_deploy_hook, run_plan
+    from warp.launch import open_for_start, plan_start, run_deploy_hook, run_plan
 
     project, env = _run(lambda: open_for_start(app_dir, flags=flags), as_json)
     plan = _run(lambda: plan_start(project, env, process_type), as_json)
@@ -317,8 +317,8 @@ def start_command(process_type, app_dir, print_only, as_json, **flags):
 @click.option("--timeout", default=5.0, show_default=True, help="Seconds to wait for an answer.")
 def health_command(app_dir, which, timeout):
     """Exit 0 when the running app is healthy: for container HEALTHCHECK and Kubernetes probes."""
-    from .launch import open_for_start
-    from .launch.health import check
+    from warp.launch import open_for_start
+    from warp.launch.health import check
 
     def run():
         project, env = open_for_start(app_dir)

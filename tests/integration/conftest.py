@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from warp import installer
+from warp.build import installer
 
 import lockfiles
 

@@ -14,8 +14,8 @@ import re
 import subprocess
 import sys
 
-from warp import venv as venvs
-from warp.buildpacks.pipfile import pipfile_hash
+from warp.build import venv as venvs
+from warp.build.buildpacks.pipfile import pipfile_hash
 
 FLASK = "3.0.3"
 DJANGO = "5.2.8"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import socket
 import threading
 
-from warp.server.config import ServerConfig
-from warp.server.connection import ConnectionLoop, serve_connection
+from warp.runtime.server.config import ServerConfig
+from warp.runtime.server.connection import ConnectionLoop, serve_connection
 
 
 class RecordingTracker:

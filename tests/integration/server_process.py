@@ -1,4 +1,4 @@
-"""Start the real bundled server (`python -m warp.server`) as a subprocess on a free
+"""Start the real bundled server (`python -m warp.runtime.server`) as a subprocess on a free
 port, poll until it answers, and talk HTTP to it. Shared by the process-model tests."""
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class Server:
         environ["PYTHONPATH"] = str(SRC)
         environ.pop("WEB_CONCURRENCY", None)
         environ.update(env or {})
-        self.argv = [sys.executable, "-m", "warp.server", spec, "--bind", bind, *args]
+        self.argv = [sys.executable, "-m", "warp.runtime.server", spec, "--bind", bind, *args]
         self.proc = subprocess.Popen(self.argv, cwd=str(self.app_dir), env=environ,
                                      stdout=open(self.out_path, "wb"),
                                      stderr=open(self.err_path, "wb"))
@@ -133,7 +133,7 @@ class Server:
     # --- stats --------------------------------------------------------------------------
 
     def stats(self) -> dict:
-        from warp.server.stats import find_and_read
+        from warp.runtime.server.stats import find_and_read
         data = find_and_read(str(self.app_dir))
         self._seen_pids = getattr(self, "_seen_pids", set()) | {w["pid"] for w in data["workers"]}
         return data

@@ -21,7 +21,7 @@ import threading
 import time
 
 from warp.launch import server_module
-from warp.settings import SERVERS
+from warp.core.settings import SERVERS
 
 SERVER_PINS = [req for name in SERVERS for req in server_module(name).REQUIREMENTS]
 from warp.launch import WHITENOISE as WHITENOISE_PINS

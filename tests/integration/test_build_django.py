@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from warp.environment import runtime_environ
-from warp.hooks import run_hook
-from warp.project import open_project
+from warp.core.environment import runtime_environ
+from warp.build.hooks import run_hook
+from warp.core.project import open_project
 
 
 def warp(*args, cwd, env=None, timeout=300):

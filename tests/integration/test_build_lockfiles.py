@@ -63,8 +63,8 @@ def test_warp_build_django_startproject_collects_static(django_env, tmp_path):
     assert result.returncode == 0, result.stderr
     assert (root / "staticfiles" / "admin" / "css" / "base.css").is_file()
     assert "django" in [pack["name"] for pack in record(root)["buildpacks"]]
-    from warp.buildpacks.django import static_map
-    from warp.project import open_project
+    from warp.build.buildpacks.django import static_map
+    from warp.core.project import open_project
 
     assert static_map(open_project(root, environ={})) == {"/static/": str(root / "staticfiles")}
     shutil.rmtree(root / "staticfiles")

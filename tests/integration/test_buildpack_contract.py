@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from warp.buildpacks import all_buildpacks, buildpacks_dir
+from warp.build.buildpacks import all_buildpacks, buildpacks_dir
 
 REPO = Path(__file__).resolve().parents[2]
 NAMES = {"requirements", "pipfile", "poetry", "uv", "django"}
@@ -73,7 +73,7 @@ def test_installed_wheel_finds_its_buildpacks(wheel, tmp_path):
     subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True,
                    capture_output=True, timeout=300)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    code = "from warp.buildpacks import all_buildpacks, buildpacks_dir; print(buildpacks_dir()); print(len(all_buildpacks()))"
+    code = "from warp.build.buildpacks import all_buildpacks, buildpacks_dir; print(buildpacks_dir()); print(len(all_buildpacks()))"
     result = subprocess.run([str(python), "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     folder, count = result.stdout.split()

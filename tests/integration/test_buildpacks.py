@@ -8,11 +8,11 @@ import os
 
 import pytest
 
-from warp import installer
-from warp.buildpacks import BuildContext, plan
-from warp.detect import detect
-from warp.errors import BuildError, DetectError
-from warp.project import open_project
+from warp.build import installer
+from warp.build.buildpacks import BuildContext, plan
+from warp.app.detect import detect
+from warp.core.errors import BuildError, DetectError
+from warp.core.project import open_project
 
 import lockfiles
 

@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from warp.errors import BuildError
+from warp.core.errors import BuildError
 
 from test_buildpacks import build
 

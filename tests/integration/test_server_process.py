@@ -1,4 +1,4 @@
-"""The bundled server's process model, end to end: the real `python -m warp.server`
+"""The bundled server's process model, end to end: the real `python -m warp.runtime.server`
 in a subprocess, real sockets, real signals."""
 
 from __future__ import annotations

@@ -145,7 +145,7 @@ def test_as_pid_1_it_reaps_orphans_and_exits_0_on_term(app_dir):
     env = dict(os.environ, PYTHONPATH=str(SRC))
     err = open(app_dir / "server.err", "wb")
     proc = subprocess.Popen(
-        ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-m", "warp.server",
+        ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-m", "warp.runtime.server",
          "hello:application", "--bind", "127.0.0.1:0", "--workers", "1", "--log-level", "debug",
          "--stats", "off"],
         cwd=str(app_dir), env=env, stdout=subprocess.DEVNULL, stderr=err)

@@ -41,13 +41,13 @@ def warp_only_path(tmp_path):
 
 
 def test_every_server_module_imports_only_the_standard_library(warp_only_path):
-    names = ["warp.server." + m.name for m in pkgutil.iter_modules([str(SRC / "warp" / "server")])]
+    names = ["warp.runtime.server." + m.name for m in pkgutil.iter_modules([str(SRC / "warp" / "server")])]
     code = (f"import sys, json; sys.path.insert(0, {str(warp_only_path)!r}); "
             f"[__import__(n) for n in {names!r}]; print(json.dumps(sorted(sys.modules)))")
     result = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     modules = json.loads(result.stdout)
-    assert "warp.server.arbiter" in modules and "warp.server.connection" in modules
+    assert "warp.runtime.server.arbiter" in modules and "warp.runtime.server.connection" in modules
     assert _foreign(modules) == []
 
 
@@ -59,7 +59,7 @@ def test_a_serving_worker_has_only_standard_library_modules(warp_only_path, tmp_
     # -I: no PYTHONPATH, no user site, no current directory; the server adds the app
     # folder itself and we add only the warp symlink.
     boot = (f"import sys, runpy; sys.path.insert(0, {str(warp_only_path)!r}); "
-            "sys.argv[0] = 'warp.server'; runpy.run_module('warp.server', run_name='__main__', alter_sys=True)")
+            "sys.argv[0] = 'warp.runtime.server'; runpy.run_module('warp.runtime.server', run_name='__main__', alter_sys=True)")
     proc = subprocess.Popen(
         [sys.executable, "-I", "-c", boot, "modules:application", "--bind", "127.0.0.1:0",
          "--workers", "1", "--stats", "off", *(["--static", "/static=static"] if has_static else [])],
@@ -86,7 +86,7 @@ def test_a_serving_worker_has_only_standard_library_modules(warp_only_path, tmp_
         status, body = wait_for(lambda: fetch("/"), what="an answer")
         assert status == 200
         modules = json.loads(body)
-        assert "warp.server.worker" in modules and "warp.server.wsgi" in modules
+        assert "warp.runtime.server.worker" in modules and "warp.runtime.server.wsgi" in modules
         assert _foreign(set(modules) - {"modules"}) == []  # minus the test app itself
         if has_static:
             assert fetch("/static/a.txt") == (200, b"static file")

@@ -1,6 +1,6 @@
 """Slow and idle clients: timeouts answer them, and they never stop the service.
 
-The end-to-end case runs the real server (`python -m warp.server`, 2 workers) with
+The end-to-end case runs the real server (`python -m warp.runtime.server`, 2 workers) with
 hundreds of idle and slowloris connections open; the timeout rules are checked on both
 connection drivers in-process."""
 

@@ -183,13 +183,13 @@ def test_print_shows_exact_command_and_environment(server, apps, envs):
     joined = " ".join(argv)
     static_root = str(root / "staticfiles")
     native = {
-        "bundled": ["-m warp.server mysite.wsgi:application", "--bind 0.0.0.0:8123", "--workers 3", f"--static /static/={static_root}"],
-        "gunicorn": ["--bind 0.0.0.0:8123", "--workers 3", "warp.appshim:application"],
+        "bundled": ["-m warp.runtime.server mysite.wsgi:application", "--bind 0.0.0.0:8123", "--workers 3", f"--static /static/={static_root}"],
+        "gunicorn": ["--bind 0.0.0.0:8123", "--workers 3", "warp.runtime.shim:application"],
         "uwsgi": ["--http-socket 0.0.0.0:8123", "--processes 3", "--module mysite.wsgi:application", f"--static-map /static={static_root}"],
-        "waitress": ["-m warp.appshim waitress", "--listen=0.0.0.0:8123", "warp.appshim:application"],
-        "mod_wsgi": ["-m warp.appshim relay --map TERM:WINCH --", "start-server", "--port 8123", "--processes 3", "--entry-point mysite.wsgi", f"--url-alias /static/ {static_root}/"],
+        "waitress": ["-m warp.runtime.shim waitress", "--listen=0.0.0.0:8123", "warp.runtime.shim:application"],
+        "mod_wsgi": ["-m warp.runtime.shim relay --map TERM:WINCH --", "start-server", "--port 8123", "--processes 3", "--entry-point mysite.wsgi", f"--url-alias /static/ {static_root}/"],
         # Django under uvicorn is served through its asgi.py.
-        "uvicorn": ["-m warp.appshim uvicorn", "--port 8123", "--workers 3", "warp.appshim:asgi"],
+        "uvicorn": ["-m warp.runtime.shim uvicorn", "--port 8123", "--workers 3", "warp.runtime.shim:asgi"],
     }[server]
     entry = "mysite.asgi:application" if server == "uvicorn" else "mysite.wsgi:application"
     for part in native:

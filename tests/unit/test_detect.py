@@ -1,12 +1,12 @@
-"""warp.detect: each fact with the file or setting that decided it."""
+"""warp.app.detect: each fact with the file or setting that decided it."""
 
 import json
 
 import pytest
 
-from warp.detect import NoAppError, detect, poetry_python
-from warp.errors import EXIT_FAILURE
-from warp.project import open_project
+from warp.app.detect import NoAppError, detect, poetry_python
+from warp.core.errors import EXIT_FAILURE
+from warp.core.project import open_project
 
 
 def app(tmp_path, files, environ=None):
@@ -140,8 +140,8 @@ def test_hooks_present_are_listed_with_their_files(tmp_path):
 
 
 def test_detect_warns_when_uv_is_needed_but_missing(tmp_path, monkeypatch):
-    from warp import installer
-    from warp.errors import BuildError
+    from warp.build import installer
+    from warp.core.errors import BuildError
 
     def missing(environ=None):
         raise BuildError("uv is needed but was not found", "pip install 'warp[uv]'")

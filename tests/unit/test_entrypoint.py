@@ -4,9 +4,9 @@ import textwrap
 
 import pytest
 
-from warp.entrypoint import ASGI, COMMAND, WSGI, NoEntryPoint, needs_shell, procfile_types, resolve
-from warp.errors import ConfigError
-from warp.project import open_project
+from warp.app.entrypoint import ASGI, COMMAND, WSGI, NoEntryPoint, needs_shell, procfile_types, resolve
+from warp.core.errors import ConfigError
+from warp.core.project import open_project
 
 
 def make(tmp_path, files, environ=None, flags=None):

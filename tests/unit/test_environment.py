@@ -5,9 +5,9 @@ import subprocess
 
 import pytest
 
-from warp.environment import changes, read_s2i_environment, runtime_environ, shell_script
-from warp.errors import ConfigError
-from warp.project import open_project
+from warp.core.environment import changes, read_s2i_environment, runtime_environ, shell_script
+from warp.core.errors import ConfigError
+from warp.core.project import open_project
 
 
 def test_s2i_file_is_name_value_lines_and_a_bad_line_names_file_and_line(tmp_path):

@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-from warp.errors import BuildError
-from warp.hooks import find_hooks, hook_command, run_hook, standard_hooks
-from warp.project import open_project
+from warp.core.errors import BuildError
+from warp.build.hooks import find_hooks, hook_command, run_hook, standard_hooks
+from warp.core.project import open_project
 
 
 def write(path, text, mode=0o755):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from warp.server.body import ChunkedReceiver, FixedReceiver
-from warp.server.http import (BadRequest, ContentTooLarge, FieldsTooLarge, HeadReader, Limits,
+from warp.runtime.server.body import ChunkedReceiver, FixedReceiver
+from warp.runtime.server.http import (BadRequest, ContentTooLarge, FieldsTooLarge, HeadReader, Limits,
                               URITooLong)
 
 

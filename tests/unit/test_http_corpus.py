@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from warp.server.body import RequestReader
-from warp.server.config import ServerConfig
-from warp.server.http import HTTPError, Limits
+from warp.runtime.server.body import RequestReader
+from warp.runtime.server.config import ServerConfig
+from warp.runtime.server.http import HTTPError, Limits
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 CASES = sorted(p.stem for p in CORPUS.glob("*.http"))

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from warp.errors import UsageError
+from warp.core.errors import UsageError
 from warp.image.build import _build_failed, check_base_image, check_name, default_base_image, oci_labels
 
 

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from warp.errors import WarpError
+from warp.core.errors import WarpError
 from warp.image.render import ImageFacts, render, template_path
 
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from warp import installer
-from warp.buildpacks import BuildContext
-from warp.errors import BuildError
-from warp.project import open_project
+from warp.build import installer
+from warp.build.buildpacks import BuildContext
+from warp.core.errors import BuildError
+from warp.core.project import open_project
 
 
 def test_uv_gets_pips_effective_configuration(tmp_path):

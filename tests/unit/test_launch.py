@@ -7,14 +7,14 @@ import sys
 
 import pytest
 
-from warp.errors import BuildError, ConfigError
+from warp.core.errors import BuildError, ConfigError
 from warp.launch import read_server_args, server_requirements, WHITENOISE
 from warp.launch.command import command, expand
 from warp.launch.mod_wsgi import check_build_tools
 from warp.launch.pythonpath import warp_pythonpath, PACKAGE_DIR
 from warp.launch.static import _from_build_record, static_map
 from warp.launch.workers import Resources, cgroup_cpu_limit, cgroup_memory_limit, default_workers, resources
-from warp.project import open_project
+from warp.core.project import open_project
 
 
 # -- workers, as Heroku computes them
@@ -176,10 +176,10 @@ def test_mod_wsgi_without_apxs_is_one_line():
     assert "apache2-dev" in str(info.value) and "\n" not in str(info.value)
 
 
-# -- warp.appshim's access log (waitress has none of its own)
+# -- warp.runtime.shim's access log (waitress has none of its own)
 
 def test_access_log_writes_one_common_line_per_response():
-    from warp.appshim import AccessLog
+    from warp.runtime.shim import AccessLog
 
     def app(environ, start_response):
         start_response("201 Created", [])

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from warp.buildpacks import pipfile, poetry
-from warp.errors import BuildError
+from warp.build.buildpacks import pipfile, poetry
+from warp.core.errors import BuildError
 
 H1, H2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64
 

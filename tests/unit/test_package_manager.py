@@ -2,8 +2,8 @@
 
 import pytest
 
-from warp.errors import ConfigError, DetectError
-from warp.package_manager import choose, declared_names
+from warp.core.errors import ConfigError, DetectError
+from warp.app.package_manager import choose, declared_names
 
 
 def touch(root, *names, text=""):

@@ -3,7 +3,7 @@
 from pathlib import Path
 import re
 
-from warp.settings import settings_table
+from warp.core.settings import settings_table
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -13,5 +13,5 @@ def test_readme_settings_table_matches_declaration():
     match = re.search(r"<!-- settings-table:start -->\n(.*?)<!-- settings-table:end -->", text, re.S)
     assert match, "README lost its settings-table markers"
     assert match.group(1).strip() == settings_table().strip(), (
-        "README settings table is stale: regenerate it with `python -m warp.settings`"
+        "README settings table is stale: regenerate it with `python -m warp.core.settings`"
     )

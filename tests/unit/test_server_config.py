@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from warp.server.config import (AUTO_WORKERS_CAP, ConfigError, _cgroup_v1_quota, _cgroup_v2_quota,
+from warp.runtime.server.config import (AUTO_WORKERS_CAP, ConfigError, _cgroup_v1_quota, _cgroup_v2_quota,
                                 default_workers, parse_args, usable_cpus)
 
 
@@ -78,7 +78,7 @@ def test_default_workers_formula_and_cap():
 
 
 def test_memory_limit_from_cgroup_v2_and_v1(tmp_path):
-    from warp.server.config import memory_limit
+    from warp.runtime.server.config import memory_limit
     _write(str(tmp_path / "proc"), "0::/pod/app\n")
     _write(str(tmp_path / "cg/pod/app/memory.max"), "max\n")
     _write(str(tmp_path / "cg/pod/memory.max"), "1073741824\n")
@@ -93,7 +93,7 @@ def test_default_workers_respects_affinity():
 
 
 def test_every_setting_has_a_flag_an_env_variable_and_docs():
-    from warp.server.config import settings, settings_markdown
+    from warp.runtime.server.config import settings, settings_markdown
     table = settings_markdown()
     for f in settings():
         if f.name == "app":

@@ -1,6 +1,6 @@
 import os
 
-from warp.server import scoreboard as sb
+from warp.runtime.server import scoreboard as sb
 
 
 def test_writes_in_a_child_are_seen_by_the_parent():

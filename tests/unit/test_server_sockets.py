@@ -2,7 +2,7 @@ import socket
 
 import pytest
 
-from warp.server.sockets import BindError, Listener, bind_all, parse_address
+from warp.runtime.server.sockets import BindError, Listener, bind_all, parse_address
 
 
 @pytest.mark.parametrize("text, family, sockaddr", [

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from warp.server.static import (StaticConfigError, StaticFiles, accepted_codings, content_type,
+from warp.runtime.server.static import (StaticConfigError, StaticFiles, accepted_codings, content_type,
                                 parse_range)
 
 
@@ -67,7 +67,7 @@ def test_bad_static_entries_are_explained(tmp_path):
 
 
 def test_static_flag_is_checked_when_parsed():
-    from warp.server.config import ConfigError, parse_args
+    from warp.runtime.server.config import ConfigError, parse_args
     config = parse_args(["app:app", "--static", "/static/=staticfiles", "--static", "/m/=media"], environ={})
     assert config.static == ("/static/=staticfiles", "/m/=media")
     with pytest.raises(ConfigError, match="PREFIX=FOLDER"):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from warp.errors import ConfigError
-from warp.settings import SETTINGS, load_config
+from warp.core.errors import ConfigError
+from warp.core.settings import SETTINGS, load_config
 
 
 def write(tmp_path, text):

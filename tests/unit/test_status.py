@@ -1,4 +1,4 @@
-from warp.status import format_table
+from warp.launch.status import format_table
 
 DOC = {
     "master_pid": 10, "app": "app:application", "bind": ["0.0.0.0:8080"], "target_workers": 2,

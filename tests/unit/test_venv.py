@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from warp.errors import BuildError, UsageError
-from warp.venv import Interpreter, choose_interpreter, clone_env, find_interpreters, version_matches
+from warp.core.errors import BuildError, UsageError
+from warp.build.venv import Interpreter, choose_interpreter, clone_env, find_interpreters, version_matches
 
 
 @pytest.mark.parametrize("version, wanted, ok", [

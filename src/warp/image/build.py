@@ -18,10 +18,10 @@ import time
 
 import warp
 
-from ..errors import UsageError, WarpError
-from ..project import open_project
-from . import context as ctx
-from . import pipconf, render, wheel
+from warp.core.errors import UsageError, WarpError
+from warp.core.project import open_project
+from warp.image import context as ctx
+from warp.image import pipconf, render, wheel
 
 ENTRYPOINT = Path(__file__).with_name("entrypoint.sh")
 
@@ -219,10 +219,10 @@ def prepare(app_dir=".", name="app", base_image=None, environ=None):
 
 def _detected_python(project):
     """The Python version the app asks for (setting or `warp detect`), or None."""
-    from .. import venv
+    from warp.build import venv
 
     try:
-        from ..detect import detect
+        from warp.app.detect import detect
         detection = detect(project)
     except (ImportError, WarpError):
         detection = None

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import json
 import re
 
-from ..errors import WarpError
+from warp.core.errors import WarpError
 
 APP_DIR = "/app"
 # A fixed UID outside the range distributions give to people, in group 0.
@@ -46,7 +46,7 @@ class ImageFacts:
 
 def template_path():
     """Dockerfile.template from an installed wheel, else from the source tree."""
-    from ..data import data_path
+    from warp.core.data import data_path
 
     path = data_path("Dockerfile.template")
     if not path.is_file():

@@ -14,10 +14,10 @@ import importlib
 import os
 import shlex
 
-from ..entrypoint import ASGI, COMMAND, NoEntryPoint, procfile_types, resolve
-from ..errors import ConfigError, StartError
-from ..settings import SERVERS
-from .plan import Launch, Plan
+from warp.app.entrypoint import ASGI, COMMAND, NoEntryPoint, procfile_types, resolve
+from warp.core.errors import ConfigError, StartError
+from warp.core.settings import SERVERS
+from warp.launch.plan import Launch, Plan
 
 # Pinned like the servers' own packages (see each launch/<server>.py).
 # Servers that neither reap orphaned processes nor would be safe as PID 1 on
@@ -78,8 +78,8 @@ def open_for_start(app_dir=".", flags=None, environ=None):
     WEB_CONCURRENCY or WARP_SERVER; they count as environment variables.
     Returns (project, runtime environment).
     """
-    from ..environment import app_environ, runtime_environ
-    from ..project import open_project
+    from warp.core.environment import app_environ, runtime_environ
+    from warp.core.project import open_project
 
     base = dict(os.environ if environ is None else environ)
     first = open_project(app_dir, environ=base, flags=flags)
@@ -119,17 +119,17 @@ def _as_init(project, argv, env):
     """
     if os.getpid() != 1:
         return tuple(argv), env
-    from .pythonpath import run_dir_for, warp_pythonpath
+    from warp.launch.pythonpath import run_dir_for, warp_pythonpath
 
     env = dict(env)
     pythonpath = str(warp_pythonpath(run_dir_for(project)))
     if not env.get("PYTHONPATH", "").startswith(pythonpath):
         env["PYTHONPATH"] = os.pathsep.join([pythonpath] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    return (str(project.python), "-m", "warp.appshim", "relay", "--") + tuple(argv), env
+    return (str(project.python), "-m", "warp.runtime.shim", "relay", "--") + tuple(argv), env
 
 
 def _command_plan(project, env, entry, line, process_type, shell):
-    from .command import command
+    from warp.launch.command import command
 
     _require_env(project)
     cmd = command(line, env, python=project.python, shell=shell)
@@ -151,9 +151,9 @@ def _changed(env, base=None):
 
 def plan_start(project, env, process_type="web"):
     """The Plan that starts ``process_type`` of ``project`` with runtime environment ``env``."""
-    from .pythonpath import run_dir_for, warp_pythonpath
-    from .static import static_map
-    from .workers import default_workers
+    from warp.launch.pythonpath import run_dir_for, warp_pythonpath
+    from warp.launch.static import static_map
+    from warp.launch.workers import default_workers
 
     if process_type != "web":
         procfile = project.root / "Procfile"
@@ -161,7 +161,7 @@ def plan_start(project, env, process_type="web"):
         if process_type not in types:
             known = ", ".join(sorted(types)) or "none"
             raise ConfigError(f"no process type {process_type!r} in {procfile}", f"Procfile has: {known}")
-        from ..entrypoint import needs_shell
+        from warp.app.entrypoint import needs_shell
 
         line = types[process_type]
         return _command_plan(project, env, None, line, process_type, needs_shell(line))
@@ -195,7 +195,7 @@ def plan_start(project, env, process_type="web"):
                 f"{entry.server} serves static files through WhiteNoise, which is not in {project.venv}",
                 "run `warp build` (it installs WhiteNoise when static files need it)",
             )
-        app_target = "warp.appshim:asgi" if entry.kind == ASGI else "warp.appshim:application"
+        app_target = "warp.runtime.shim:asgi" if entry.kind == ASGI else "warp.runtime.shim:application"
         extra_env["WARP_APP"] = entry.target
         extra_env["WARP_STATIC_MAP"] = _json({prefix: folder for prefix, folder in static}) if shim else "{}"
 
@@ -259,7 +259,7 @@ def _has_package(project, name):
 
 def run_deploy_hook(project, env, stream=None):
     """Run the deploy hooks (warp's enabled ones, then the app's); BuildError stops the start."""
-    from ..hooks import run_hook
+    from warp.build.hooks import run_hook
 
     return run_hook(project, "deploy", env, stream)
 

@@ -1,11 +1,11 @@
-"""warp's own prefork server, run by the app's interpreter: ``python -m warp.server``.
+"""warp's own prefork server, run by the app's interpreter: ``python -m warp.runtime.server``.
 
 Serves WSGI only, and static files natively (``--static PREFIX=FOLDER``).
 Nothing to install: the package reaches the app through the PYTHONPATH folder
 that exposes warp alone (see pythonpath.py).
 """
 
-from .plan import Command
+from warp.launch.plan import Command
 
 REQUIREMENTS = ()
 NATIVE_STATIC = True
@@ -14,7 +14,7 @@ INTERFACES = ("wsgi",)
 
 def command(launch):
     argv = [
-        str(launch.python), "-m", "warp.server", launch.app_target,
+        str(launch.python), "-m", "warp.runtime.server", launch.app_target,
         "--bind", launch.bind,
         "--workers", str(launch.workers),
         "--threads", str(launch.threads),

@@ -9,8 +9,8 @@ exec'd directly so the process gets signals itself.
 import re
 import shlex
 
-from ..errors import ConfigError
-from .plan import Command
+from warp.core.errors import ConfigError
+from warp.launch.plan import Command
 
 _VAR = re.compile(r"\$(\w+)|\$\{(\w+)\}")
 

@@ -2,7 +2,7 @@
 
 import json
 
-from .plan import Command
+from warp.launch.plan import Command
 
 # Pinned (tested) versions; older Pythons get the last release that supports them.
 REQUIREMENTS = ('gunicorn==27.0.1; python_version >= "3.10"', 'gunicorn==23.0.0; python_version < "3.10"')

@@ -7,7 +7,7 @@ healthy, 1 with one line saying why not.
 from dataclasses import dataclass
 import http.client
 
-from ..errors import WarpError
+from warp.core.errors import WarpError
 
 
 class Unhealthy(WarpError):
@@ -43,8 +43,8 @@ def http_check(host, port, path, timeout=5.0):
 
 def check(project, env, which, timeout=5.0):
     """HealthResult when healthy; raises Unhealthy (exit 1) otherwise."""
-    from ..hooks import find_hooks, run_hook
-    from ..errors import BuildError
+    from warp.build.hooks import find_hooks, run_hook
+    from warp.core.errors import BuildError
 
     hook = find_hooks(project).get(which)
     if hook is not None:

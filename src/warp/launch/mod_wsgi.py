@@ -12,8 +12,8 @@ import os
 import pwd
 import shutil
 
-from ..errors import BuildError, StartError
-from .plan import Command
+from warp.core.errors import BuildError, StartError
+from warp.launch.plan import Command
 
 # Pinned (tested) versions; older Pythons get the last release that supports them.
 REQUIREMENTS = ('mod_wsgi==6.1.1; python_version >= "3.10"', 'mod_wsgi==5.0.2; python_version < "3.10"')
@@ -83,8 +83,8 @@ def command(launch):
     module, _, callable_name = launch.app_target.partition(":")
     argv = [
         # Apache stops at once on TERM and gracefully on WINCH: a small relay
-        # (warp.appshim, in the app's Python) turns the one into the other.
-        str(launch.python), "-m", "warp.appshim", "relay", "--map", "TERM:WINCH", "--",
+        # (warp.runtime.shim, in the app's Python) turns the one into the other.
+        str(launch.python), "-m", "warp.runtime.shim", "relay", "--map", "TERM:WINCH", "--",
         str(express), "start-server",
         "--application-type", "module",
         "--entry-point", module,

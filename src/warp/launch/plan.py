@@ -10,7 +10,7 @@ write first, the startup facts) which ``--print`` shows and ``run`` execs.
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import StartError
+from warp.core.errors import StartError
 
 
 @dataclass(frozen=True)
@@ -18,8 +18,8 @@ class Launch:
     root: Path  # the app folder, the server's working directory
     python: Path  # the app venv's interpreter
     venv_bin: Path
-    entry: object  # warp.entrypoint.EntryPoint
-    app_target: str  # what the server loads: the entry point, or warp.appshim wrapping it
+    entry: object  # warp.app.entrypoint.EntryPoint
+    app_target: str  # what the server loads: the entry point, or warp.runtime.shim wrapping it
     host: str
     port: int
     workers: int

@@ -1,6 +1,6 @@
 """A PYTHONPATH folder that exposes warp's package, and nothing else, to the app's interpreter.
 
-The bundled server (``warp.server``) and the small adapters in ``warp.appshim``
+The bundled server (``warp.runtime.server``) and the small adapters in ``warp.runtime.shim``
 run inside the application's own virtualenv, where warp is not installed and
 must not be (the app may pin its own click, pyyaml...). Putting warp's
 site-packages on PYTHONPATH would leak every dependency of warp; instead the
@@ -19,7 +19,7 @@ import tempfile
 
 import warp
 
-from ..errors import StartError
+from warp.core.errors import StartError
 
 PACKAGE_DIR = Path(warp.__file__).resolve().parent
 

@@ -13,7 +13,7 @@ import json
 import re
 import subprocess
 
-from ..entrypoint import _DJANGO_SETTINGS
+from warp.app.entrypoint import _DJANGO_SETTINGS
 
 DEFAULT_STATIC_ROOT = "staticfiles"
 

@@ -1,6 +1,6 @@
 """uvicorn: ASGI (and WSGI through its wsgi interface); static files through WhiteNoise."""
 
-from .plan import Command
+from warp.launch.plan import Command
 
 # Pinned (tested) versions; older Pythons get the last release that supports them.
 REQUIREMENTS = ('uvicorn==0.54.0; python_version >= "3.10"', 'uvicorn==0.33.0; python_version < "3.10"')
@@ -11,8 +11,8 @@ INTERFACES = ("asgi", "wsgi")
 def command(launch):
     launch.require_tool("uvicorn")
     argv = [
-        # Through warp.appshim so that TERM ends in exit status 0 (uvicorn re-raises it after draining).
-        str(launch.python), "-m", "warp.appshim", "uvicorn", launch.app_target,
+        # Through warp.runtime.shim so that TERM ends in exit status 0 (uvicorn re-raises it after draining).
+        str(launch.python), "-m", "warp.runtime.shim", "uvicorn", launch.app_target,
         "--host", launch.host,
         "--port", str(launch.port),
         "--workers", str(launch.workers),

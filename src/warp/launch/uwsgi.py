@@ -1,6 +1,6 @@
 """uWSGI in HTTP mode, master + prefork workers, static files natively (``--static-map``)."""
 
-from .plan import Command
+from warp.launch.plan import Command
 
 # pyuwsgi, not the uwsgi sdist: the same uWSGI core with the Python plugin built
 # in, shipped as manylinux wheels (CPython 3.9-3.13), so installing it needs no C

@@ -1,11 +1,11 @@
 """waitress: one process, a pool of threads; static files through WhiteNoise.
 
-Run as ``python -m warp.appshim waitress <waitress-serve flags>``: the same flags
+Run as ``python -m warp.runtime.shim waitress <waitress-serve flags>``: the same flags
 as ``waitress-serve``, plus TERM as a clean stop (waitress closes its sockets
 and joins its threads) and an access log on stdout, which waitress lacks.
 """
 
-from .plan import Command
+from warp.launch.plan import Command
 
 REQUIREMENTS = ("waitress==3.0.2",)
 NATIVE_STATIC = False
@@ -19,7 +19,7 @@ def command(launch):
     # One process: the concurrency other servers get from workers x threads comes from threads alone.
     threads = max(1, launch.workers * launch.threads)
     argv = [
-        str(launch.python), "-m", "warp.appshim", "waitress",
+        str(launch.python), "-m", "warp.runtime.shim", "waitress",
         f"--listen={launch.bind}",
         f"--threads={threads}",
         "--ident=warp",

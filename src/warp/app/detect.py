@@ -1,0 +1,357 @@
+"""What warp finds in an application folder, and why.
+
+``detect(project)`` reads files only (no interpreter is run, nothing is
+installed) and returns a ``Detection``: each fact carries its value and the
+reason, naming the file or setting that decided it. ``warp detect`` prints it;
+``warp build`` plans its buildpacks from it.
+"""
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+import json
+import os
+import re
+
+from warp.app import package_manager
+from warp.core.toml import load_toml
+from warp.core.errors import DetectError, EXIT_FAILURE, WarpError
+from warp.core.settings import SOURCE_DEFAULT, SOURCE_DETECTED
+
+
+class NoAppError(DetectError):
+    """Nothing in the folder looks like a Python application (a failure, exit 1, as the issue asks)."""
+
+    exit_code = EXIT_FAILURE
+
+
+@dataclass(frozen=True)
+class Fact:
+    value: object
+    reason: str
+
+    def to_dict(self):
+        value = self.value
+        if isinstance(value, Path):
+            value = str(value)
+        elif isinstance(value, dict):
+            value = {k: str(v) if isinstance(v, Path) else v for k, v in value.items()}
+        elif isinstance(value, (list, tuple)):
+            value = [str(v) if isinstance(v, Path) else v for v in value]
+        return {"value": value, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Detection:
+    root: Path
+    python: Fact  # version or specifier wanted, or None
+    interpreter: Fact  # path of the host interpreter that satisfies it, or None
+    host_pythons: tuple  # interpreters.Interpreter, newest first
+    package_manager: Fact  # name or None
+    dependency_files: tuple  # relative names
+    framework: Fact  # "django", "flask", "asgi", "wsgi" or None
+    django_settings: Fact  # settings module, or None
+    installer: Fact  # "pip" or "uv"
+    entrypoint: Fact
+    server: Fact
+    hooks: Fact  # {name: path}
+    buildpacks: tuple = ()  # Facts: value = buildpack name, reason = why it detected
+    dependencies: frozenset = field(default_factory=frozenset)
+
+    def to_dict(self):
+        return {
+            "app": str(self.root),
+            "python": self.python.to_dict(),
+            "interpreter": self.interpreter.to_dict(),
+            "host_pythons": [{"version": i.version_text, "path": str(i.path)} for i in self.host_pythons],
+            "package_manager": {**self.package_manager.to_dict(), "files": list(self.dependency_files)},
+            "framework": self.framework.to_dict(),
+            "django_settings": self.django_settings.to_dict(),
+            "installer": self.installer.to_dict(),
+            "entrypoint": self.entrypoint.to_dict(),
+            "server": self.server.to_dict(),
+            "hooks": self.hooks.to_dict(),
+            "buildpacks": [fact.to_dict() for fact in self.buildpacks],
+        }
+
+
+def _explicit(project, name):
+    """(value, "where") when setting ``name`` was set by the user, else None."""
+    source = project.config.source(name)
+    if source in (SOURCE_DEFAULT, SOURCE_DETECTED):
+        return None
+    return getattr(project.config, name), f"setting python from {source}"
+
+
+def _first_line(path):
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            return line
+    return None
+
+
+def wanted_python(project):
+    """Fact: the Python version the app asks for, and which file asks."""
+    root = project.root
+    explicit = _explicit(project, "python")
+    if explicit:
+        return Fact(str(explicit[0]), explicit[1])
+    path = root / ".python-version"
+    if path.is_file():
+        line = _first_line(path)
+        if line:
+            return Fact(re.sub(r"^(python|cpython)-?", "", line), f".python-version says {line}")
+    path = root / "runtime.txt"
+    if path.is_file():
+        line = _first_line(path)
+        if line:
+            return Fact(re.sub(r"^python-", "", line), f"runtime.txt says {line}")
+    path = root / "pyproject.toml"
+    if path.is_file():
+        data = load_toml(path)
+        spec = data.get("project", {}).get("requires-python")
+        if spec:
+            return Fact(spec, f"pyproject.toml requires-python = {spec!r}")
+        spec = data.get("tool", {}).get("poetry", {}).get("dependencies", {}).get("python")
+        if isinstance(spec, str):
+            return Fact(poetry_python(spec), f"pyproject.toml [tool.poetry.dependencies] python = {spec!r}")
+    path = root / "Pipfile.lock"
+    if path.is_file():
+        try:
+            requires = json.loads(path.read_text(encoding="utf-8")).get("_meta", {}).get("requires", {})
+        except ValueError:
+            requires = {}
+        spec = requires.get("python_full_version") or requires.get("python_version")
+        if spec:
+            return Fact(spec, f"Pipfile.lock requires python {spec}")
+    return Fact(None, "nothing asks for a version (.python-version, runtime.txt, requires-python); warp's own Python is used")
+
+
+def poetry_python(spec):
+    """Poetry's ^/~ constraints as the specifiers pip and warp read (^3.10 -> >=3.10,<4)."""
+    def one(clause):
+        clause = clause.strip()
+        match = re.fullmatch(r"([\^~])\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?", clause)
+        if not match:
+            return clause
+        op, major, minor = match.group(1), int(match.group(2)), match.group(3)
+        low = ".".join(part for part in match.groups()[1:] if part is not None)
+        if op == "^" or minor is None:
+            return f">={low},<{major + 1}"
+        return f">={low},<{major}.{int(minor) + 1}"
+
+    return ",".join(one(clause) for clause in spec.split(","))
+
+
+def _interpreter_fact(wanted, hosts):
+    from warp.build.venv import choose_interpreter
+
+    try:
+        chosen = choose_interpreter(wanted.value, wanted.reason, interpreters=list(hosts))
+    except WarpError as exc:
+        return Fact(None, exc.message)
+    return Fact(str(chosen.path), f"Python {chosen.version_text} satisfies {wanted.value or 'any version'}; host has "
+                + ", ".join(i.version_text for i in hosts))
+
+
+_SKIP_DIRS = {"node_modules", "__pycache__", "site-packages", "staticfiles", "venv", "env", "build", "dist"}
+
+
+def python_files(root, limit=400):
+    """The app's own .py files, two folders deep (and under src/), skipping venvs and hidden folders."""
+    root = Path(root)
+    found = []
+
+    def walk(folder, depth):
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            return
+        for entry in entries:
+            if len(found) >= limit:
+                return
+            if entry.name.startswith("."):
+                continue
+            if entry.is_file() and entry.name.endswith(".py"):
+                found.append(Path(entry.path))
+            elif entry.is_dir() and depth > 0 and entry.name not in _SKIP_DIRS:
+                if not os.path.exists(os.path.join(entry.path, "pyvenv.cfg")):
+                    walk(entry.path, depth - 1 if entry.name != "src" else depth)
+
+    walk(root, 2)
+    return found
+
+
+def _read(path, limit=256 * 1024):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read(limit)
+    except OSError:
+        return ""
+
+
+_ASGI_PACKAGES = ("fastapi", "starlette", "quart", "litestar", "sanic", "django-channels", "channels")
+_WSGI_PACKAGES = ("bottle", "pyramid", "falcon", "webob", "werkzeug", "cherrypy", "web-py")
+_SETTINGS_RE = re.compile(r"""DJANGO_SETTINGS_MODULE['"]\s*,\s*['"]([\w.]+)['"]""")
+_FLASK_CODE = re.compile(r"^\s*(from\s+flask\s+import|import\s+flask)\b", re.M)
+_ASGI_CODE = re.compile(r"^\s*async\s+def\s+\w+\s*\(\s*scope\s*,\s*receive\s*,\s*send\s*\)", re.M)
+_WSGI_CODE = re.compile(r"^\s*def\s+\w+\s*\(\s*environ\s*,\s*start_response\s*\)", re.M)
+
+
+def framework(root, names, files):
+    """(framework Fact, django settings Fact) from the declared dependencies and the code."""
+    root = Path(root)
+    rel = lambda p: str(Path(p).relative_to(root))
+    manage = root / "manage.py"
+    if manage.is_file():
+        match = _SETTINGS_RE.search(_read(manage))
+        if match:
+            return (Fact("django", f"manage.py sets DJANGO_SETTINGS_MODULE={match.group(1)}"),
+                    Fact(match.group(1), "from manage.py"))
+    if "django" in names:
+        for path in files:
+            if path.name == "settings.py" and "INSTALLED_APPS" in _read(path):
+                module = ".".join(Path(rel(path)).with_suffix("").parts)
+                return (Fact("django", "django is a declared dependency"), Fact(module, f"{rel(path)} defines INSTALLED_APPS"))
+        return Fact("django", "django is a declared dependency"), Fact(None, "no settings.py with INSTALLED_APPS found")
+    none = Fact(None, "not a Django project")
+    if "flask" in names:
+        return Fact("flask", "flask is a declared dependency"), none
+    for package in _ASGI_PACKAGES:
+        if package in names:
+            return Fact("asgi", f"{package} is a declared dependency"), none
+    texts = [(path, _read(path)) for path in files]
+    for path, text in texts:
+        if _FLASK_CODE.search(text):
+            return Fact("flask", f"{rel(path)} imports flask"), none
+    for path, text in texts:
+        if _ASGI_CODE.search(text):
+            return Fact("asgi", f"{rel(path)} defines an ASGI callable (scope, receive, send)"), none
+    for package in _WSGI_PACKAGES:
+        if package in names:
+            return Fact("wsgi", f"{package} is a declared dependency"), none
+    for path, text in texts:
+        if _WSGI_CODE.search(text):
+            return Fact("wsgi", f"{rel(path)} defines a WSGI callable (environ, start_response)"), none
+    return Fact(None, "no known framework in the dependencies and no WSGI/ASGI callable in the code"), none
+
+
+def _installer(project, choice):
+    source = project.config.source("installer")
+    value = project.config.installer
+    if value != "auto":
+        fact = Fact(value, f"installer={value} from {source}")
+    elif choice.name == "uv":
+        fact = Fact("uv", "uv.lock is installed with uv; installer is auto")
+    else:
+        return Fact("pip", "pip is the default installer; installer is auto")
+    if fact.value == "uv" or choice.name == "uv":
+        from warp.build.installer import find_uv
+
+        try:
+            find_uv()
+        except WarpError as exc:
+            # Said now, so `warp detect` warns before a build fails on it.
+            return Fact(fact.value, f"{fact.reason}; but {exc.message} ({exc.hint})")
+    return fact
+
+
+def _entrypoint(project):
+    """(entry point Fact, server Fact) from warp.app.entrypoint, which owns those rules."""
+    server = Fact(project.config.server, f"server={project.config.server} from {project.config.source('server')}")
+    try:
+        from warp.app.entrypoint import resolve
+    except ImportError:
+        return Fact(None, "warp.app.entrypoint is not available in this warp"), server
+    try:
+        entry = resolve(project)
+    except WarpError as exc:
+        return Fact(None, exc.message), Fact(None, "no entry point to serve")
+    value = {"kind": entry.kind, "target": entry.target}
+    if getattr(entry, "server", None) or getattr(entry, "server_reason", ""):
+        server = Fact(entry.server, entry.server_reason)
+    return Fact(value, entry.reason), server
+
+
+def _hooks(project):
+    try:
+        from warp.build.hooks import find_hooks
+    except ImportError:
+        return Fact({}, "warp.build.hooks is not available in this warp")
+    found = find_hooks(project)
+    if not found:
+        return Fact({}, "no hooks in .warp/hooks, .warpdrive/action_hooks or bin/pre_compile, bin/post_compile")
+    shown = {name: str(Path(path).relative_to(project.root)) if Path(path).is_relative_to(project.root) else str(path)
+             for name, path in found.items()}
+    return Fact(shown, ", ".join(f"{name}: {path}" for name, path in shown.items()))
+
+
+def detect(project):
+    """Every fact warp needs about the app in ``project.root``; DetectError when there is no app."""
+    root = project.root
+    choice = package_manager.choose(root, project.config.package_manager, project.config.source("package_manager"))
+    files = python_files(root)
+    if choice.name is None and not files and not (root / "Procfile").is_file():
+        raise NoAppError(
+            f"{root}: no Python application here (no requirements.txt, pyproject.toml, setup.py, Pipfile.lock, poetry.lock, uv.lock, Procfile or .py file)",
+            "run warp in the application's folder or pass --app DIR",
+        )
+    names = package_manager.declared_names(root, choice)
+    wanted = wanted_python(project)
+    from warp.build.venv import find_interpreters
+
+    hosts = tuple(find_interpreters())
+    framework_fact, settings_fact = framework(root, names, files)
+    detection = Detection(
+        root=root,
+        python=wanted,
+        interpreter=_interpreter_fact(wanted, hosts),
+        host_pythons=hosts,
+        package_manager=Fact(choice.name, choice.reason),
+        dependency_files=choice.files,
+        framework=framework_fact,
+        django_settings=settings_fact,
+        installer=_installer(project, choice),
+        entrypoint=Fact(None, "not resolved yet"),
+        server=Fact(None, "not resolved yet"),
+        hooks=Fact({}, ""),
+        dependencies=frozenset(names),
+    )
+    from warp.build import buildpacks
+
+    planned = tuple(Fact(pack.name, pack.reason) for pack in buildpacks.plan(project, detection))
+    entrypoint, server = _entrypoint(project)
+    return replace(detection, entrypoint=entrypoint, server=server, hooks=_hooks(project), buildpacks=planned)
+
+
+def render_text(detection):
+    """The facts as short lines for people: "name: value  (why)"."""
+    def shown(value):
+        if value is None or value == {} or value == []:
+            return "none"
+        if isinstance(value, dict) and "kind" in value and "target" in value:
+            return f"{value['target']} ({value['kind']})"
+        if isinstance(value, dict):
+            return ", ".join(f"{k}={v}" for k, v in value.items())
+        return str(value)
+
+    d = detection
+    rows = [
+        ("app", str(d.root), ""),
+        ("python", shown(d.python.value), d.python.reason),
+        ("interpreter", shown(d.interpreter.value), d.interpreter.reason),
+        ("dependencies", shown(d.package_manager.value) + (f" ({', '.join(d.dependency_files)})" if d.dependency_files else ""),
+         d.package_manager.reason),
+        ("installer", shown(d.installer.value), d.installer.reason),
+        ("framework", shown(d.framework.value), d.framework.reason),
+    ]
+    if d.django_settings.value:
+        rows.append(("django settings", d.django_settings.value, d.django_settings.reason))
+    rows += [
+        ("entry point", shown(d.entrypoint.value), d.entrypoint.reason),
+        ("server", shown(d.server.value), d.server.reason),
+        ("hooks", shown(d.hooks.value), "" if d.hooks.value else d.hooks.reason),
+        ("buildpacks", ", ".join(f.value for f in d.buildpacks) or "none", ""),
+    ]
+    width = max(len(name) for name, _, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" + (f"  ({why})" if why else "") for name, value, why in rows)

@@ -1,0 +1,1 @@
+"""`warp build`: environments, installers, hooks, buildpacks and the build record."""

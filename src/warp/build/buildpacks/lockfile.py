@@ -1,0 +1,48 @@
+"""Hashed requirements files made from lock files, installed without the tool that wrote them.
+
+A lock names exact versions and the sha256 of every file it allows. warp
+writes that as a requirements file (``name==version ; markers --hash=...``)
+and installs it with ``--require-hashes``, so pip (or uv) refuses any file
+whose hash the lock does not list. Entries that cannot carry a hash (a Git
+checkout, a local folder) go to a second file installed with ``--no-deps``
+after the hashed ones, as the lock already resolved their dependencies.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+import tempfile
+
+from warp.build import installer
+
+@dataclass
+class Requirements:
+    hashed: list = field(default_factory=list)  # "name==1.0 ; marker --hash=sha256:..."
+    unhashed: list = field(default_factory=list)  # "name @ git+https://...", "-e ./lib"
+    indexes: list = field(default_factory=list)  # extra index URLs the lock names
+
+    def names(self):
+        return [line.split("==", 1)[0].split(" ", 1)[0] for line in self.hashed + self.unhashed]
+
+
+def requirement_line(name, version, hashes, marker=None, extras=()):
+    extra = f"[{','.join(sorted(extras))}]" if extras else ""
+    line = f"{name}{extra}=={version}"
+    if marker:
+        line += f" ; {marker}"
+    return line + "".join(f" \\\n    --hash={h}" for h in sorted(hashes))
+
+
+def install(ctx, requirements, what):
+    """Install ``requirements`` into the app environment; hashes are required for the hashed part."""
+    with tempfile.TemporaryDirectory(prefix="warp-lock-") as tmp:
+        args = []
+        for url in requirements.indexes:
+            args += ["--extra-index-url", url]
+        if requirements.hashed:
+            path = Path(tmp) / "locked.txt"
+            path.write_text("\n".join(requirements.hashed) + "\n", encoding="utf-8")
+            installer.install(ctx, ["--require-hashes", "--no-deps", "-r", str(path), *args], what=what)
+        if requirements.unhashed:
+            path = Path(tmp) / "unhashed.txt"
+            path.write_text("\n".join(requirements.unhashed) + "\n", encoding="utf-8")
+            installer.install(ctx, ["--no-deps", "-r", str(path), *args], what=what)

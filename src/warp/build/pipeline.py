@@ -1,0 +1,351 @@
+"""``warp build``: from an app folder to a ready environment, atomically and incrementally.
+
+The order of a build:
+
+1. analyse (nothing is written): settings, ``warp.app.detect``, the buildpack
+   plan, the server's packages, the Python wanted; hash every input;
+2. if the inputs are those of the last good build and its environment is
+   still the one in use, stop: a no-op, recorded as such;
+3. otherwise make a new environment generation (a hard-link clone of the one
+   in use, so packages already right are not installed again; or a fresh
+   virtualenv when there is none, the Python changed, or ``--clean``);
+4. in it: the ``pre-build`` hook, each buildpack (dependencies, then Django's
+   collectstatic), the server's packages, the ``build`` hook;
+5. swap ``project.venv`` to the new generation in one ``rename`` and write
+   ``.warp/build.json``.
+
+Any failure, including Ctrl-C, removes the new generation and leaves the
+environment in use, and the build record, exactly as they were.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+import contextlib
+import datetime
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import signal
+import time
+
+from warp import __version__
+from warp.build import venv as venvs
+from warp.core.environment import environment_files, runtime_environ
+from warp.core.errors import BuildError
+from warp.build.hooks import find_hooks, run_hook, standard_hooks
+
+# Settings whose value changes what a build produces; part of its fingerprint.
+BUILD_SETTINGS = ("python", "package_manager", "installer", "wheelhouse", "no_index", "disable_collectstatic", "server", "lock_groups", "extras")
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    noop: bool
+    record: dict
+
+    @property
+    def summary(self):
+        if self.noop:
+            return "nothing changed since the last build; nothing to do"
+        record = self.record
+        changed = record.get("changes", {})
+        counts = ", ".join(f"{len(changed[key])} {key}" for key in ("added", "upgraded", "removed") if changed.get(key))
+        return f"built in {record['timings']['total']:.1f}s: {len(record['packages'])} packages" + (f" ({counts})" if counts else "")
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 16), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _relative(project, path):
+    try:
+        return str(Path(path).relative_to(project.root))
+    except ValueError:
+        return str(path)
+
+
+def read_record(project):
+    """The last build record, or None when there is none (or it is unreadable)."""
+    try:
+        return json.loads(project.build_record.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_record(project, record):
+    """Write the build record atomically: a reader sees the old one or the new one, never half."""
+    project.state_dir.mkdir(parents=True, exist_ok=True)
+    tmp = project.build_record.with_name(f".{project.build_record.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, project.build_record)
+
+
+@contextlib.contextmanager
+def _build_lock(project):
+    """One build per app at a time: two would race for the environment link."""
+    venvs.ensure_state_dir(project)
+    with open(project.state_dir / "build.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BuildError(f"another warp build is running for {project.root}", "wait for it to finish") from None
+        yield
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """Hold SIGINT and SIGTERM until the block is done (they are delivered right after)."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    try:
+        before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    except (AttributeError, ValueError):  # no sigmask here, or not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+# ---------------------------------------------------------------- analysis
+
+@dataclass(frozen=True)
+class Plan:
+    detection: object
+    buildpacks: list
+    server_requirements: list
+    wanted: str
+    wanted_reason: str
+    installer: str
+    inputs: dict  # relative path -> sha256
+    settings: dict
+    fingerprint: str
+    declared: list  # canonical names of what the app (and its server) asks for
+
+
+def _server_requirements(project, detection):
+    """Packages the chosen server needs in the app's environment (from the launcher), if it says."""
+    try:
+        from warp.launch import server_requirements
+    except ImportError:
+        return []
+    return [str(item) for item in server_requirements(project, detection) or []]
+
+
+def analyse(project):
+    """Everything the build will do, decided before anything is written."""
+    from warp.app.detect import detect
+    from warp.build import buildpacks
+
+    detection = detect(project)
+    plan = buildpacks.plan(project, detection)
+    server = _server_requirements(project, detection)
+    wanted, reason = venvs.wanted_python(project, detection)
+    installer = getattr(detection.installer, "value", None) or "pip"
+
+    files = list(buildpacks.inputs(project, detection))
+    files += list(find_hooks(project).values())
+    files += standard_hooks(project, "pre-build") + standard_hooks(project, "build")
+    files += environment_files(project)
+    inputs = {}
+    for path in files:
+        key = _relative(project, path)
+        if key not in inputs:
+            try:
+                inputs[key] = _sha256(path)
+            except OSError as exc:
+                raise BuildError(f"{path}: cannot read: {exc.strerror}", "make it readable") from None
+    settings = {name: getattr(project.config, name) for name in BUILD_SETTINGS}
+    key = {
+        "warp": __version__,
+        "inputs": inputs,
+        "settings": settings,
+        "buildpacks": [pack.name for pack in plan],
+        "server_requirements": server,
+        "python": wanted,
+        "installer": installer,
+    }
+    fingerprint = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+    declared = {venvs.canonical_name(name) for name in getattr(detection, "dependencies", ()) or ()}
+    declared |= {venvs.requirement_name(item) for item in server} - {None}
+    return Plan(detection, plan, server, wanted, reason, installer, inputs, settings, fingerprint, sorted(declared))
+
+
+def _is_noop(project, plan, record):
+    if not record or not record.get("ok") or record.get("fingerprint") != plan.fingerprint:
+        return False
+    current = venvs.current_env(project)
+    return current is not None and str(current) == record.get("env") and venvs.usable(current)
+
+
+# ---------------------------------------------------------------- the build
+
+def _build_environ(project, env_dir):
+    """The app's runtime environment, with the generation being built active instead of the current one."""
+    return runtime_environ(project, venv=env_dir)
+
+
+def _wheelhouse(project):
+    value = project.config.wheelhouse
+    if not value:
+        return None
+    path = Path(value)
+    path = path if path.is_absolute() else project.root / path
+    if not path.is_dir():
+        raise BuildError(f"wheelhouse {path}: no such folder", "point --wheelhouse / WARP_WHEELHOUSE at a folder of wheels")
+    return path
+
+
+def _changes(before, after):
+    added = {name: version for name, version in after.items() if name not in before}
+    removed = sorted(name for name in before if name not in after)
+    upgraded = {name: f"{before[name]} -> {version}" for name, version in after.items() if name in before and before[name] != version}
+    return {"added": added, "removed": removed, "upgraded": upgraded}
+
+
+def build(project, progress=None, stream=None, clean=False):
+    """Build the app in ``project``; returns a BuildResult. Raises WarpError subclasses.
+
+    ``progress`` receives short lines for people; ``stream`` receives hook
+    output (see ``warp.build.hooks.run_hook``). ``clean`` builds a fresh environment
+    instead of starting from the current one.
+    """
+    say = progress or (lambda line: None)
+    started, t0 = _now(), time.monotonic()
+    with _build_lock(project):
+        plan = analyse(project)
+        previous = read_record(project)
+        if not clean and _is_noop(project, plan, previous):
+            # The record keeps describing the build that made the environment,
+            # and says this run found nothing to do.
+            record = dict(previous, noop=True, checked_at=_now(), check_seconds=round(time.monotonic() - t0, 3))
+            _write_record(project, record)
+            return BuildResult(True, record)
+        return _build(project, plan, previous, say, stream, clean, started, t0)
+
+
+def _build(project, plan, previous, say, stream, clean, started, t0):
+    from warp.build.buildpacks import BuildContext
+    from warp.build import installer as installers
+
+    timings = {"analyse": round(time.monotonic() - t0, 3)}
+    current = venvs.current_env(project)
+    if current is not None and not venvs.usable(current):
+        current = None
+    reuse = current is not None and not clean
+    if reuse and plan.wanted:
+        version = venvs.env_version(current)
+        reuse = bool(version) and venvs.version_matches(version, plan.wanted)
+    interpreter = None if reuse else venvs.choose_interpreter(plan.wanted, plan.wanted_reason)
+
+    # Leftovers of a build that was killed outright (SIGKILL, power loss).
+    venvs.prune(project, keep=[current, previous and previous.get("previous_env")])
+    new = venvs.new_env_dir(project)
+    record = None
+    try:
+        step = time.monotonic()
+        if reuse:
+            say(f"environment: starting from the current one ({_relative(project, current)})")
+            venvs.clone_env(current, new)
+            before = venvs.installed_packages(new)
+        else:
+            say(f"environment: new virtualenv, Python {interpreter.version_text}" + (f" ({plan.wanted_reason})" if plan.wanted_reason else ""))
+            venvs.create_env(new, interpreter, prompt=project.root.name)
+            before = {}
+        timings["environment"] = round(time.monotonic() - step, 3)
+
+        environ = _build_environ(project, new)
+        removed = []
+        if reuse and previous and previous.get("env") == str(current):
+            # The app stopped asking for a package: take it (and what only it
+            # needed) out, so the result is what a fresh build would give.
+            dropped = set(previous.get("declared", [])) - set(plan.declared)
+            if dropped:
+                removed = venvs.remove_dropped(new, dropped, plan.declared, installers.clean_environ(environ))
+                if removed:
+                    say(f"no longer declared, uninstalled: {', '.join(removed)}")
+        hooks_run = []
+
+        def hook(name):
+            step = time.monotonic()
+            for shown in run_hook(project, name, environ, stream):
+                say(f"hook {name}: {shown}")
+                hooks_run.append({"name": name, "path": shown})
+            timings[f"hook {name}"] = round(time.monotonic() - step, 3)
+
+        hook("pre-build")
+        ctx = BuildContext(
+            project=project, python=venvs.env_python(new), environ=environ, installer=plan.installer,
+            wheelhouse=_wheelhouse(project), no_index=bool(project.config.no_index), progress=say,
+            detection=plan.detection,
+        )
+        packs = []
+        for pack in plan.buildpacks:
+            step = time.monotonic()
+            say(f"buildpack {pack.name}: {pack.reason}")
+            result = pack.build(ctx)
+            seconds = round(time.monotonic() - step, 3)
+            timings[f"buildpack {pack.name}"] = seconds
+            packs.append({"name": pack.name, "reason": pack.reason, "seconds": seconds, "result": result or {}})
+        if plan.server_requirements:
+            step = time.monotonic()
+            say(f"server {project.config.server}: {' '.join(plan.server_requirements)}")
+            installers.install_requirements(ctx, plan.server_requirements, what=f"the {project.config.server} server's packages")
+            timings["server"] = round(time.monotonic() - step, 3)
+        hook("build")
+
+        packages = venvs.installed_packages(new)
+        version = venvs.env_version(new)
+        timings["total"] = round(time.monotonic() - t0, 3)
+        record = {
+            "ok": True,
+            "noop": False,
+            "warp_version": __version__,
+            "started_at": started,
+            "finished_at": _now(),
+            "fingerprint": plan.fingerprint,
+            "env": str(new),
+            "previous_env": str(current) if current else None,
+            "incremental": bool(reuse),
+            "venv": str(project.venv),
+            "python": {
+                "wanted": plan.wanted,
+                "reason": plan.wanted_reason,
+                "version": ".".join(map(str, version)) if version else None,
+            },
+            "installer": plan.installer,
+            "inputs": plan.inputs,
+            "declared": plan.declared,
+            "settings": plan.settings,
+            "buildpacks": packs,
+            "server": {"name": project.config.server, "requirements": plan.server_requirements},
+            "hooks": hooks_run,
+            "packages": packages,
+            "changes": _changes(before, packages),
+            "timings": timings,
+        }
+    except BaseException:
+        # Ctrl-C included: the generation in use and the record stay untouched.
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    with _signals_deferred():
+        # The swap and the record belong together: no Ctrl-C between them.
+        try:
+            venvs.activate(project, new)
+        except BaseException:
+            shutil.rmtree(new, ignore_errors=True)
+            raise
+        _write_record(project, record)
+    # Keep the generation just replaced: a server started from it may still run.
+    venvs.prune(project, keep=[new, current])
+    return BuildResult(False, record)

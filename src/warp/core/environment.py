@@ -1,0 +1,144 @@
+"""The environment variables an application runs with.
+
+``runtime_environ`` is the one definition used by ``warp start`` (through the
+launcher), ``warp exec``, ``warp shell``, ``warp env`` and by build hooks, so
+the app sees the same variables everywhere:
+
+- the caller's environment;
+- environment files users bring from other tools, applied at build and start:
+  ``.s2i/environment`` (``NAME=VALUE`` lines, no shell; they are defaults, so a
+  variable already set in the process wins, as ``docker run -e`` wins over an
+  image's ENV) and ``.warpdrive/environment`` (a shell fragment sourced with
+  ``set -a``, so it can write ``${NAME:-default}`` or extend PATH itself);
+- the app's virtualenv activated (``VIRTUAL_ENV``, its ``bin`` first on PATH,
+  no ``PYTHONHOME``);
+- ``PORT`` from warp's port setting, and unbuffered Python output so logs
+  stream.
+"""
+
+from pathlib import Path
+import os
+import shlex
+import subprocess
+
+from warp.core.errors import ConfigError
+from warp.core.project import open_project, venv_environ
+
+S2I_ENVIRONMENT = ".s2i/environment"
+WARPDRIVE_ENVIRONMENT = ".warpdrive/environment"
+
+
+def read_s2i_environment(path):
+    """{name: value} from an s2i environment file; ConfigError with file:line for a bad line."""
+    values = {}
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}", "make it a readable UTF-8 file of NAME=VALUE lines") from None
+    for number, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        name, sep, value = text.partition("=")
+        name = name.strip()
+        if not sep or not name.replace("_", "a").isalnum() or name[0].isdigit():
+            raise ConfigError(f"{path}:{number}: expected NAME=VALUE, got {text!r}", "write one NAME=VALUE per line")
+        values[name] = value
+    return values
+
+
+def source_shell_environment(path, environ):
+    """The environment after sourcing shell fragment ``path`` with ``set -a`` on top of ``environ``."""
+    script = 'set -a; . "$1" >&2 || exit 97; exec env -0'
+    try:
+        result = subprocess.run(
+            ["/bin/sh", "-c", script, "sh", str(Path(path).resolve())],
+            env=environ, capture_output=True, timeout=30, cwd=Path(path).parent.parent,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ConfigError(f"{path}: cannot source it: {exc}", "make it a plain shell file of NAME=VALUE lines") from None
+    if result.returncode != 0:
+        detail = result.stderr.decode(errors="replace").strip().splitlines()
+        raise ConfigError(
+            f"{path}: sourcing it failed with exit status {result.returncode}" + (f": {detail[-1]}" if detail else ""),
+            "fix the shell syntax of that file",
+        )
+    out = {}
+    for item in result.stdout.split(b"\0"):
+        if b"=" in item:
+            name, _, value = item.partition(b"=")
+            out[os.fsdecode(name)] = os.fsdecode(value)
+    # The shell adds a few of its own; keep only what the file set or changed.
+    for noise in ("PWD", "OLDPWD", "SHLVL", "_"):
+        if noise not in environ:
+            out.pop(noise, None)
+        else:
+            out[noise] = environ[noise]
+    return out
+
+
+def environment_files(project):
+    """The environment files present in the app, in the order they are applied."""
+    return [project.root / name for name in (S2I_ENVIRONMENT, WARPDRIVE_ENVIRONMENT) if (project.root / name).is_file()]
+
+
+def app_environ(project, base=None):
+    """``base`` (default: this process's environment) plus the app's environment files."""
+    env = dict(os.environ if base is None else base)
+    s2i = project.root / S2I_ENVIRONMENT
+    if s2i.is_file():
+        for name, value in read_s2i_environment(s2i).items():
+            env.setdefault(name, value)
+    warpdrive = project.root / WARPDRIVE_ENVIRONMENT
+    if warpdrive.is_file():
+        env = source_shell_environment(warpdrive, env)
+    return env
+
+
+def open_app(app_dir=".", flags=None, base=None):
+    """The project with its environment files applied before its settings are read.
+
+    So ``DISABLE_COLLECTSTATIC=1`` or ``WARP_INSTALLER=uv`` in
+    ``.s2i/environment`` act at build as they do at start.
+    """
+    base = dict(os.environ if base is None else base)
+    first = open_project(app_dir, environ=base, flags=flags)
+    if not environment_files(first):
+        return first
+    return open_project(app_dir, environ=app_environ(first, base), flags=flags)
+
+
+def runtime_environ(project, base=None, venv=None):
+    """Every variable ``warp start`` sets for the app: the complete environment, as a dict.
+
+    ``venv`` activates another environment folder than ``project.venv`` (the
+    generation a build is filling).
+    """
+    env = app_environ(project, base)
+    if venv is None:
+        env = venv_environ(project, env)
+    else:
+        env["VIRTUAL_ENV"] = str(venv)
+        env["PATH"] = str(Path(venv) / "bin") + os.pathsep + env.get("PATH", "")
+        env.pop("PYTHONHOME", None)
+    if project.config.source("port") != "default" or "PORT" not in env:
+        # A PORT from an environment file stands unless warp's port was set.
+        env["PORT"] = str(project.config.port)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def changes(before, after):
+    """(set, unset): what turns environment ``before`` into ``after``."""
+    set_ = {name: value for name, value in after.items() if before.get(name) != value}
+    unset = sorted(name for name in before if name not in after)
+    return dict(sorted(set_.items())), unset
+
+
+def shell_script(project, base=None):
+    """``export``/``unset`` lines that, evaluated by a POSIX shell, give the app's runtime environment."""
+    base = dict(os.environ if base is None else base)
+    set_, unset = changes(base, runtime_environ(project, base))
+    lines = [f"export {name}={shlex.quote(value)}" for name, value in set_.items()]
+    lines += [f"unset {name}" for name in unset]
+    return "\n".join(lines)

@@ -1,0 +1,554 @@
+"""The master process: bind, fork workers, then only watch, reap and replace.
+
+Signal handlers only queue the signal and wake the loop. The loop waits (select on a
+self-pipe and the stats socket, one-second timeout), then in order: ``reap_workers``,
+``handle_<signal>`` for each queued signal, ``murder_workers`` (timeouts),
+``manage_workers`` (spawn/retire to reach the target). ``spawn_worker`` forks and the
+child never returns into this code.
+
+Reload (HUP) starts a new generation of workers with freshly imported code while the
+old ones keep serving; the old ones are told to stop gracefully only once the new
+ones are ready, and the listening socket never closes, so no connection is refused or
+lost. If the new code does not import, the reload is abandoned and the old workers
+keep serving.
+
+The worker table lives in shared memory (``scoreboard``), which gives the master
+per-request timeouts ("harakiri": SIGABRT makes the worker print its stack, SIGKILL
+follows), heartbeats, and the stats document.
+
+As PID 1 in a container it also reaps orphans it did not fork, and it exits with a
+status that says what happened (see the EXIT_* constants).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import select
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Optional
+
+from warp.runtime.server import scoreboard as sb
+from warp.runtime.server.app import AppLoadError, load_app, prepare_path
+from warp.runtime.server.log import ServerLog
+from warp.runtime.server.sockets import BindError, bind_all
+from warp.runtime.server.stats import StatsServer
+from warp.runtime.server.worker import EXIT_APP_LOAD_ERROR, EXIT_BOOT_ERROR, Worker
+
+# Exit statuses of the server (the master process).
+EXIT_OK = 0
+EXIT_ERROR = 1             # unexpected failure of the master itself
+EXIT_USAGE = 2             # bad setting or address (also argparse's status)
+EXIT_WORKER_BOOT_ERROR = EXIT_BOOT_ERROR  # 3: workers crash before serving
+# EXIT_APP_LOAD_ERROR (4, from .worker): the application does not import
+
+# A worker that dies this soon after it was spawned counts towards a crash loop.
+CRASH_WINDOW = 10.0
+CRASH_BACKOFF_MAX = 10.0
+# After SIGABRT a timed-out worker gets this long to print its stack before SIGKILL.
+ABORT_GRACE = 2.0
+FAST_STOP_GRACE = 2.0
+
+def signal_name(num: int) -> str:
+    try:
+        return signal.Signals(num).name
+    except ValueError:
+        return str(num)
+
+
+@dataclass
+class WorkerRecord:
+    pid: int
+    slot: int
+    generation: int
+    spawned: float                      # monotonic
+    stopping_since: Optional[float] = None
+    abort_sent: Optional[float] = None  # SIGABRT sent at (monotonic)
+    kill_reason: str = ""               # why the master killed it, for the reap log
+
+
+class Arbiter:
+    SIGNALS = (signal.SIGHUP, signal.SIGQUIT, signal.SIGINT, signal.SIGTERM, signal.SIGTTIN,
+               signal.SIGTTOU, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH, signal.SIGCHLD)
+
+    def __init__(self, config, log: Optional[ServerLog] = None) -> None:
+        self.config = config
+        self.log = log or ServerLog.from_config(config)
+        self.pid = os.getpid()
+        self.workers: Dict[int, WorkerRecord] = {}
+        self.target = config.workers
+        self.generation = 1
+        self.generations_ready: set = set()
+        self.sig_queue: List[int] = []
+        self.listeners: list = []
+        self.bound: List[str] = []
+        self.cwd = ""
+        self.stats: Optional[StatsServer] = None
+        self.app = None
+        self.started = time.time()
+        self.stopping: Optional[str] = None   # None, "graceful" or "fast"
+        self.stop_deadline = 0.0
+        self.exit_status = EXIT_OK
+        self.crashes = 0                       # consecutive quick deaths
+        self.next_spawn_at = 0.0
+        self.requests_at_reap = 0              # requests of workers already gone
+        self._preload_modules: Optional[set] = None
+        self._wake_r = self._wake_w = -1
+        self.scoreboard: Optional[sb.Scoreboard] = None
+
+    # --- setup --------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        cfg = self.config
+        self.log.install()
+        if cfg.chdir:
+            os.chdir(cfg.chdir)
+        self.cwd = os.getcwd()
+        prepare_path(self.cwd)
+        self.listeners = bind_all(cfg.bind, cfg.backlog, cfg.reuse_port)
+        self.bound = [listener.bound_text for listener in self.listeners]
+        if cfg.preload:
+            self._preload_modules = set(sys.modules)
+            self.app = load_app(cfg.app)
+            # Move everything imported so far out of the collector's reach: the
+            # collector then never touches (and so never copies) those pages in workers.
+            if hasattr(gc, "freeze"):
+                gc.collect()
+                gc.freeze()
+        # Room for a full reload (old and new generation side by side) plus TTIN headroom.
+        self.scoreboard = sb.Scoreboard(max(64, 3 * cfg.workers), max(1, cfg.threads))
+        self.stats, warning = StatsServer.open(cfg.stats, self.cwd)
+        if warning:
+            self.log.warning(warning)
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        for sig in self.SIGNALS:
+            signal.signal(sig, self._signal)
+        from warp import __version__
+        self.log.info(f"warp server {__version__} (Python {sys.version.split()[0]}) master pid {self.pid}")
+        for listener in self.listeners:
+            self.log.info(f"Listening at {listener.url}")
+        self.log.info(f"Application {cfg.app}, {self.target} workers x {cfg.threads} threads"
+                      + (", preloaded" if cfg.preload else "")
+                      + (f", stats at {self.stats.where}" if self.stats else ""))
+
+    def _signal(self, signum, frame) -> None:
+        # Handlers only enqueue and wake the loop; the work happens in run().
+        if len(self.sig_queue) < 10:
+            self.sig_queue.append(signum)
+        try:
+            os.write(self._wake_w, b".")
+        except OSError:
+            pass
+
+    # --- main loop ----------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Serve until stopped; returns the process exit status."""
+        try:
+            self.setup()
+        except BindError as exc:
+            self.log.error(str(exc))
+            return EXIT_USAGE
+        except AppLoadError as exc:
+            self.log.error(exc.summary, exc.details)
+            self._close()
+            return EXIT_APP_LOAD_ERROR
+        try:
+            self.manage_workers()
+            while True:
+                self.reap_workers()
+                while self.sig_queue:
+                    sig = self.sig_queue.pop(0)
+                    handler = getattr(self, "handle_" + signal_name(sig)[3:].lower(), None)
+                    if handler:
+                        handler()
+                if self.stopping:
+                    if not self.workers:
+                        break
+                    self._stop_tick()
+                else:
+                    self.murder_workers()
+                    self.manage_workers()
+                    if self.stopping:  # manage_workers found a fatal condition
+                        continue
+                self.sleep()
+        except Exception:
+            self.log.exception("master crashed; stopping workers")
+            self.exit_status = EXIT_ERROR
+            self._kill_all(signal.SIGKILL)
+            self._reap_blocking(5.0)
+        finally:
+            self._close()
+        self.log.info(f"master {self.pid} exiting with status {self.exit_status}")
+        return self.exit_status
+
+    def sleep(self) -> None:
+        timeout = 1.0
+        if self.next_spawn_at:
+            timeout = max(0.0, min(timeout, self.next_spawn_at - time.monotonic()))
+        waitables = [self._wake_r] + ([self.stats] if self.stats else [])
+        try:
+            ready, _, _ = select.select(waitables, [], [], timeout)
+        except InterruptedError:
+            return
+        if self._wake_r in ready:
+            try:
+                while os.read(self._wake_r, 4096):
+                    pass
+            except (BlockingIOError, InterruptedError):
+                pass
+        if self.stats and self.stats in ready:
+            self.stats.handle(self.snapshot)
+
+    def _close(self) -> None:
+        for listener in self.listeners:
+            listener.close(unlink=True)
+        self.listeners = []
+        if self.stats:
+            self.stats.close()
+            self.stats = None
+
+    # --- signal handlers (run from the loop, not from the signal) ------------------------
+
+    def handle_chld(self) -> None:
+        pass  # reap_workers runs at the top of every loop turn
+
+    def handle_hup(self) -> None:
+        if self.stopping:
+            return
+        self.generation += 1
+        self.log.info(f"HUP: reloading - starting {self.target} workers with fresh code "
+                      f"(generation {self.generation}); old workers finish their requests")
+
+    def handle_term(self) -> None:
+        self.stop(graceful=True, why="TERM")
+
+    def handle_int(self) -> None:
+        self.stop(graceful=False, why="INT")
+
+    def handle_quit(self) -> None:
+        self.stop(graceful=False, why="QUIT")
+
+    def handle_ttin(self) -> None:
+        if self.target >= self.scoreboard.capacity // 2:
+            self.log.warning(f"TTIN: already at the maximum of {self.target} workers")
+            return
+        self.target += 1
+        self.log.info(f"TTIN: {self.target} workers")
+
+    def handle_ttou(self) -> None:
+        if self.target <= 1:
+            self.log.info("TTOU: keeping the last worker")
+            return
+        self.target -= 1
+        self.log.info(f"TTOU: {self.target} workers")
+
+    def handle_usr1(self) -> None:
+        self.log.reopen()
+        self._kill_all(signal.SIGUSR1)
+        self.log.info("USR1: log files reopened")
+
+    def handle_usr2(self) -> None:
+        self.log.info("USR2 ignored (use HUP to reload)")
+
+    def handle_winch(self) -> None:
+        pass
+
+    # --- stopping ----------------------------------------------------------------------
+
+    def stop(self, graceful: bool, why: str, status: int = EXIT_OK) -> None:
+        """Stop accepting (the master's copy of the sockets closes now; the kernel
+        stops queueing connections once the workers close theirs), then stop workers:
+        gracefully (TERM, up to graceful_timeout) or fast (QUIT)."""
+        if status != EXIT_OK:
+            self.exit_status = status
+        if self.stopping == "fast" or (self.stopping == "graceful" and graceful):
+            return
+        self.stopping = "graceful" if graceful else "fast"
+        grace = self.config.graceful_timeout if graceful else FAST_STOP_GRACE
+        self.stop_deadline = time.monotonic() + grace
+        self.log.info(f"{why}: stopping {'gracefully' if graceful else 'now'}"
+                      + (f" (up to {grace:g}s for in-flight requests)" if graceful and self.workers else ""))
+        self._kill_all(signal.SIGTERM if graceful else signal.SIGQUIT)
+        for listener in self.listeners:
+            # shutdown() acts on the socket every worker shares: the kernel refuses new
+            # connections now, even while every worker is still busy in a request.
+            listener.shutdown()
+            listener.close(unlink=False)
+
+    def _stop_tick(self) -> None:
+        if time.monotonic() >= self.stop_deadline:
+            alive = list(self.workers)
+            if alive:
+                self.log.warning(f"graceful timeout: killing workers {', '.join(map(str, alive))}")
+                self._kill_all(signal.SIGKILL)
+                self._reap_blocking(5.0)
+                self.workers.clear()
+
+    def _kill_all(self, sig: int) -> None:
+        for pid in list(self.workers):
+            self.kill_worker(pid, sig)
+
+    def kill_worker(self, pid: int, sig: int) -> None:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass  # already dead; reap_workers will collect it
+
+    def _reap_blocking(self, limit: float) -> None:
+        deadline = time.monotonic() + limit
+        while self.workers and time.monotonic() < deadline:
+            self.reap_workers()
+            if self.workers:
+                time.sleep(0.05)
+
+    # --- reaping -----------------------------------------------------------------------
+
+    def reap_workers(self) -> None:
+        """Collect every exited child (orphans too, when we are PID 1) and decide what
+        each worker's death means."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            except InterruptedError:
+                continue
+            if pid == 0:
+                return
+            record = self.workers.pop(pid, None)
+            if record is None:
+                self.log.debug(f"reaped process {pid} (not a worker)")
+                continue
+            view = self.scoreboard.read(record.slot)
+            self.requests_at_reap += view.requests
+            self.scoreboard.reset(record.slot)
+            self._worker_exited(record, status)
+
+    def _worker_exited(self, record: WorkerRecord, status: int) -> None:
+        pid = record.pid
+        if os.WIFSIGNALED(status):
+            how = f"killed by {signal_name(os.WTERMSIG(status))}"
+            code = None
+        else:
+            code = os.WEXITSTATUS(status)
+            how = f"exited with status {code}"
+        if self.stopping:
+            self.log.debug(f"worker {pid} {how}")
+            return
+        if code in (EXIT_APP_LOAD_ERROR, EXIT_BOOT_ERROR) and record.generation not in self.generations_ready:
+            self._boot_failed(record, code)
+            return
+        if record.stopping_since is not None and not record.kill_reason:
+            self.log.info(f"worker {pid} stopped ({how})")
+            return
+        if (record.kill_reason.startswith("startup timeout")
+                and record.generation not in self.generations_ready):
+            # No worker of this code ever got ready: it cannot start, so do not loop.
+            self.log.error(f"worker {pid} {how} ({record.kill_reason})")
+            self._boot_failed(record, EXIT_BOOT_ERROR)
+            return
+        if record.kill_reason:
+            self.log.warning(f"worker {pid} {how} ({record.kill_reason}); replacing it")
+        else:
+            self.log.error(f"worker {pid} {how} unexpectedly; replacing it")
+        self._note_crash(record)
+
+    def _boot_failed(self, record: WorkerRecord, code: int) -> None:
+        what = "could not load the application" if code == EXIT_APP_LOAD_ERROR else "failed to start"
+        if record.generation != self.generation:
+            # A superseded generation, or the rest of an abandoned reload: nothing
+            # depends on it any more.
+            self.log.info(f"worker {record.pid} of generation {record.generation} {what}")
+            return
+        older = [w for w in self.workers.values() if w.generation < record.generation]
+        if record.generation == self.generation and older and record.generation > 1:
+            # A reload whose new code is broken: keep serving with the old workers.
+            self.log.error(f"reload abandoned: the new worker {what}; "
+                           f"{len(older)} workers keep serving the previous code")
+            self.generation = max(w.generation for w in older)
+            for w in list(self.workers.values()):
+                if w.generation > self.generation:
+                    self.retire(w, "abandoned reload")
+            return
+        self.log.critical(f"worker {record.pid} {what}; stopping the server "
+                          f"(fix the error above and start again)")
+        self.stop(graceful=True, why="boot failure",
+                  status=EXIT_APP_LOAD_ERROR if code == EXIT_APP_LOAD_ERROR else EXIT_WORKER_BOOT_ERROR)
+
+    def _note_crash(self, record: WorkerRecord) -> None:
+        """Replace at once the first time; back off exponentially if workers keep dying
+        right after they start, so a crash loop does not spin."""
+        now = time.monotonic()
+        if now - record.spawned < CRASH_WINDOW:
+            self.crashes += 1
+        else:
+            self.crashes = 0
+        if self.crashes > 1:
+            delay = min(CRASH_BACKOFF_MAX, 0.1 * 2 ** (self.crashes - 2))
+            self.next_spawn_at = now + delay
+            self.log.warning(f"{self.crashes} workers died within {CRASH_WINDOW:g}s of starting; "
+                             f"waiting {delay:.1f}s before the next spawn")
+
+    # --- timeouts ----------------------------------------------------------------------
+
+    def murder_workers(self) -> None:
+        """Kill workers that are stuck: a request past ``timeout`` (harakiri), no
+        heartbeat while idle, too slow to start, or too slow to stop."""
+        cfg = self.config
+        now = time.monotonic()
+        for record in list(self.workers.values()):
+            view = self.scoreboard.read(record.slot)
+            if view.state == sb.READY and view.pid == record.pid:
+                self.generations_ready.add(record.generation)
+                if record.generation == self.generation:
+                    self.crashes = 0 if now - record.spawned >= CRASH_WINDOW else self.crashes
+            if record.abort_sent is not None:
+                if now - record.abort_sent >= ABORT_GRACE:
+                    self.kill_worker(record.pid, signal.SIGKILL)
+                continue
+            if record.stopping_since is not None and now - record.stopping_since > cfg.graceful_timeout:
+                self._abort(record, f"still running {cfg.graceful_timeout:g}s after it was told to stop")
+                continue
+            if view.state == sb.BOOTING or view.pid != record.pid:
+                if cfg.startup_timeout and now - record.spawned > cfg.startup_timeout:
+                    self._abort(record, f"startup timeout: not ready after {cfg.startup_timeout:g}s")
+                continue
+            oldest = view.oldest_request()
+            if oldest is not None:
+                running = now - oldest.started
+                if cfg.timeout and running > cfg.timeout:
+                    self._abort(record, f"timeout: {oldest.method} {oldest.path} from {oldest.client} "
+                                f"running {running:.1f}s > {cfg.timeout:g}s")
+            elif cfg.heartbeat_timeout and now - view.heartbeat > cfg.heartbeat_timeout:
+                self._abort(record, f"no heartbeat for {now - view.heartbeat:.0f}s while idle (wedged)")
+
+    def _abort(self, record: WorkerRecord, reason: str) -> None:
+        """SIGABRT: the worker's faulthandler prints every thread's Python stack, then
+        it dies; SIGKILL follows after ABORT_GRACE if it does not."""
+        record.kill_reason = reason
+        record.abort_sent = time.monotonic()
+        self.log.error(f"worker {record.pid} {reason}: killing it; its stack follows")
+        self.kill_worker(record.pid, signal.SIGABRT)
+
+    # --- the worker count --------------------------------------------------------------
+
+    def retire(self, record: WorkerRecord, why: str) -> None:
+        if record.stopping_since is None:
+            record.stopping_since = time.monotonic()
+            self.log.debug(f"retiring worker {record.pid} ({why})")
+            self.kill_worker(record.pid, signal.SIGTERM)
+
+    def manage_workers(self) -> None:
+        """Reach ``target`` workers of the current generation; retire surplus ones, and
+        the previous generation once the current one is ready."""
+        current = [w for w in self.workers.values()
+                   if w.generation == self.generation and w.stopping_since is None]
+        missing = self.target - len(current)
+        if missing > 0 and time.monotonic() >= self.next_spawn_at:
+            self.next_spawn_at = 0.0
+            for _ in range(missing):
+                self.spawn_worker()
+        elif missing < 0:
+            for record in sorted(current, key=lambda w: w.spawned)[:-missing]:
+                self.retire(record, "fewer workers wanted")
+        old = [w for w in self.workers.values()
+               if w.generation != self.generation and w.stopping_since is None]
+        if old:
+            ready = sum(1 for w in current
+                        if self.scoreboard.read(w.slot).state == sb.READY)
+            if ready >= min(self.target, len(current)) and ready > 0:
+                for record in old:
+                    self.retire(record, "reload")
+                self.log.info(f"reload: {ready} new workers ready, {len(old)} old workers stopping")
+
+    def spawn_worker(self) -> Optional[int]:
+        used = {w.slot for w in self.workers.values()}
+        slot = next((i for i in range(self.scoreboard.capacity) if i not in used), None)
+        if slot is None:
+            self.log.error("no free worker slot; not spawning")
+            return None
+        self.scoreboard.reset(slot, self.generation, sb.BOOTING)
+        generation = self.generation
+        # Block signals across fork so the child cannot run the master's handlers
+        # before it installs its own.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, self.SIGNALS)
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            self.log.error(f"cannot fork a worker: {exc.strerror}")
+            self.next_spawn_at = time.monotonic() + 1.0
+            return None
+        if pid:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            self.workers[pid] = WorkerRecord(pid, slot, generation, time.monotonic())
+            self.log.info(f"booting worker {pid} (generation {generation})")
+            return pid
+        # --- child: never returns ---
+        try:
+            os.close(self._wake_r)
+            if self.stats:
+                self.stats.sock.close()
+            app = self.app
+            if app is not None and generation > 1:
+                # A preloaded master re-imports nothing; a reload must, so the new
+                # generation drops the app's modules and imports them afresh.
+                for name in set(sys.modules) - (self._preload_modules or set()):
+                    sys.modules.pop(name, None)
+                app = None
+            worker = Worker(slot, generation, self.listeners, app, self.config, self.log,
+                            self.scoreboard, self.pid, sigmask=blocked, notify_fd=self._wake_w)
+            worker.run()  # unblocks signals once its own handlers are in place
+        except BaseException:
+            self.log.exception(f"worker {os.getpid()} failed to start")
+        finally:
+            os._exit(EXIT_BOOT_ERROR)
+
+    # --- stats ------------------------------------------------------------------------
+
+    def snapshot(self) -> dict:
+        now = time.monotonic()
+        wall = time.time()
+        workers = []
+        total = self.requests_at_reap
+        for record in sorted(self.workers.values(), key=lambda w: w.slot):
+            view = self.scoreboard.read(record.slot)
+            total += view.requests
+            state = view.state_name if view.pid == record.pid else "starting"
+            if record.stopping_since is not None and state != "busy":
+                state = "stopping"
+            workers.append({
+                "pid": record.pid,
+                "slot": record.slot,
+                "generation": record.generation,
+                "state": state,
+                "requests": view.requests,
+                "max_requests": view.max_requests or None,
+                "rss": view.rss,
+                "age": round(now - record.spawned, 3),
+                "last_heartbeat_ago": round(now - view.heartbeat, 3) if view.heartbeat else None,
+                "busy": [{"method": r.method, "path": r.path, "client": r.client,
+                          "since": wall - (now - r.started), "elapsed": round(now - r.started, 3)}
+                         for r in view.busy],
+            })
+        from warp import __version__
+        return {
+            "server": "warp",
+            "version": __version__,
+            "master_pid": self.pid,
+            "started": self.started,
+            "uptime": round(wall - self.started, 3),
+            "app": self.config.app,
+            "cwd": self.cwd,
+            "bind": self.bound,
+            "target_workers": self.target,
+            "threads": self.config.threads,
+            "generation": self.generation,
+            "state": self.stopping or "running",
+            "requests": total,
+            "workers": workers,
+        }

@@ -1,0 +1,381 @@
+"""A worker process: accept connections, hand them to the protocol side, report state.
+
+Runs in the child after fork and never returns (``run`` ends in ``os._exit``). The
+accept loop accepts until the socket has nothing left (EAGAIN), then waits in
+``select`` with a one-second timeout so it can beat its heartbeat, notice a stop
+request or notice that its master died. With ``threads`` > 1 every thread runs that
+same loop on the shared listening sockets; the main thread only handles signals.
+
+Signals: TERM graceful stop (finish in-flight requests, then exit 0), INT/QUIT exit
+now, USR1 reopen log files, ABRT dump every thread's Python stack (faulthandler)
+and die: the master sends it when a request runs past the timeout.
+"""
+
+from __future__ import annotations
+
+import errno
+import faulthandler
+import os
+import random
+import select
+import signal
+import socket
+import sys
+import threading
+import time
+from typing import Optional
+
+from warp.runtime.server.app import AppLoadError, load_app
+
+# Worker exit statuses the master understands (see Arbiter.reap_workers).
+EXIT_OK = 0
+EXIT_BOOT_ERROR = 3
+EXIT_APP_LOAD_ERROR = 4
+
+# How long a stopping worker keeps answering on idle keep-alive connections.
+IDLE_GRACE = 1.0
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def current_rss() -> int:
+    """Resident set size of this process in bytes (0 if unknown)."""
+    try:
+        with open("/proc/self/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        try:
+            import resource  # peak, not current: the best portable fallback
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        except Exception:
+            return 0
+
+
+class RequestTracker:
+    """The ``tracker`` handed to ``serve_connection`` for one connection (see
+    SERVER_CONTRACT): marks the worker busy/idle, writes the access log, counts
+    requests towards max-requests and the memory ceiling."""
+
+    __slots__ = ("worker", "thread", "client", "method", "path", "started")
+
+    def __init__(self, worker: "Worker", thread: int, client: str) -> None:
+        self.worker = worker
+        self.thread = thread
+        self.client = client
+        self.method = ""
+        self.path = ""
+        self.started: Optional[float] = None
+
+    def request_started(self, method: str, path: str) -> None:
+        self.method, self.path = method, path
+        self.started = time.monotonic()
+        self.worker.scoreboard.request_started(self.worker.slot, self.thread, method, path, self.client)
+
+    def request_finished(self, status: int, bytes_sent: int) -> None:
+        if self.started is None:
+            return
+        duration = time.monotonic() - self.started
+        self.started = None
+        self.worker.after_request(self.thread)
+        self.worker.log.access(self.client, self.method, self.path, status, bytes_sent,
+                               duration, os.getpid())
+
+    def should_close(self) -> bool:
+        return self.worker.draining
+
+    def abandon(self) -> None:
+        """The connection ended mid-request (client gone, protocol error after start)."""
+        if self.started is not None:
+            self.started = None
+            self.worker.after_request(self.thread)
+
+
+def _client_text(addr) -> str:
+    if isinstance(addr, tuple) and addr:
+        return str(addr[0])
+    return "unix" if addr in ("", None) else str(addr)
+
+
+class Worker:
+    def __init__(self, slot: int, generation: int, listeners, app, config, log, scoreboard,
+                 master_pid: int, sigmask=None, notify_fd: Optional[int] = None) -> None:
+        self.slot = slot
+        self.generation = generation
+        self.listeners = listeners
+        self.app = app
+        self.config = config
+        self.log = log
+        self.scoreboard = scoreboard
+        self.master_pid = master_pid
+        self.sigmask = sigmask  # the mask to restore once our handlers are installed
+        self.notify_fd = notify_fd  # the master's wake-up pipe: poke it when ready
+        self.alive = True
+        # Set once new connections are no longer taken: every response from then on
+        # says Connection: close (see _drain).
+        self.draining = False
+        self.sockets: list = []
+        self.max_requests = 0
+        self._wake_r, self._wake_w = os.pipe()
+        self._last_rss_at = 0.0
+        self._stop_logged = False
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Boot and serve until told to stop; never returns."""
+        status = EXIT_BOOT_ERROR
+        try:
+            status = self._run()
+        except SystemExit as exc:
+            status = exc.code if isinstance(exc.code, int) else EXIT_BOOT_ERROR
+        except BaseException:
+            self.log.exception(f"worker {os.getpid()} crashed")
+            status = EXIT_BOOT_ERROR
+        finally:
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            except Exception:
+                pass
+            os._exit(status)
+
+    def _run(self) -> int:
+        self.scoreboard.set_pid(self.slot, os.getpid())
+        self._init_signals()
+        if self.app is None:
+            from warp.runtime.server.app import prepare_path
+            prepare_path(os.getcwd())
+            try:
+                self.app = load_app(self.config.app)
+            except AppLoadError as exc:
+                self.log.error(f"worker {os.getpid()}: {exc.summary}", exc.details)
+                return EXIT_APP_LOAD_ERROR
+        from warp.runtime.server.connection import serve_connection  # the protocol side (helper "http"
+        self._serve_connection = serve_connection
+        for listener in self.listeners:
+            sock = listener.worker_socket()
+            sock.setblocking(False)
+            self.sockets.append(sock)
+        if self.config.max_requests:
+            self.max_requests = self.config.max_requests + random.randint(0, self.config.max_requests_jitter)
+            self.scoreboard.set_max_requests(self.slot, self.max_requests)
+        self.scoreboard.beat(self.slot, current_rss())
+        from warp.runtime.server.scoreboard import READY
+        self.scoreboard.set_state(self.slot, READY)
+        self.log.debug(f"worker {os.getpid()} ready (generation {self.generation})")
+        if self.notify_fd is not None:
+            # Wake the master now rather than at its next tick, so that a reload
+            # retires the old workers as soon as the new ones can serve.
+            try:
+                os.write(self.notify_fd, b"r")
+                os.close(self.notify_fd)
+            except OSError:
+                pass
+            self.notify_fd = None
+        if self.config.threads <= 1:
+            self._connection_loop()
+        else:
+            self._run_threads()
+        self._close_listeners()
+        return EXIT_OK
+
+    def _close_listeners(self) -> None:
+        """Drop this worker's copy of the listening sockets as soon as it stops taking
+        connections. On a reload the master and the new workers still hold them; on a
+        stop the master has closed its copy, so once every worker has closed its own the
+        kernel refuses new connections instead of queueing them for nobody."""
+        for sock in self.sockets:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def _init_signals(self) -> None:
+        # The master's handlers and wakeup fd were inherited; workers have their own.
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGWINCH):
+            signal.signal(sig, signal.SIG_IGN)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, self._handle_term)
+        signal.signal(signal.SIGINT, self._handle_quit)
+        signal.signal(signal.SIGQUIT, self._handle_quit)
+        signal.signal(signal.SIGUSR1, self._handle_usr1)
+        signal.signal(signal.SIGABRT, signal.SIG_DFL)
+        # SIGABRT (from the master on timeout) and crashes print every thread's stack.
+        # No core file: a killed worker must not litter the app folder.
+        try:
+            import resource
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        except Exception:
+            pass
+        if self.log.error_fd is not None:
+            faulthandler.enable(file=self.log.error_fd, all_threads=True)
+        if self.sigmask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, self.sigmask)
+
+    def _handle_term(self, signum, frame) -> None:
+        self.stop("stopping gracefully")
+
+    def _handle_quit(self, signum, frame) -> None:
+        os._exit(EXIT_OK)
+
+    def _handle_usr1(self, signum, frame) -> None:
+        self.log.reopen()
+
+    def stop(self, why: str) -> None:
+        if self.alive:
+            self.alive = False
+            if self.config.threads > 1:
+                self.draining = True  # serve_connection checks it between requests
+            if not self._stop_logged:
+                self._stop_logged = True
+                self.log.debug(f"worker {os.getpid()} {why}")
+            try:
+                os.write(self._wake_w, b"!")
+            except OSError:
+                pass
+
+    # --- serving ----------------------------------------------------------------------
+
+    def _beat(self) -> None:
+        now = time.monotonic()
+        if now - self._last_rss_at >= 1.0:
+            self._last_rss_at = now
+            self.scoreboard.beat(self.slot, current_rss())
+        else:
+            self.scoreboard.beat(self.slot)
+
+    def _check_master(self) -> None:
+        if os.getppid() != self.master_pid:
+            self.log.warning(f"worker {os.getpid()}: master {self.master_pid} is gone, stopping")
+            self.stop("master gone")
+
+    def _accept_loop(self, thread: int) -> None:
+        waitables = self.sockets + [self._wake_r]
+        while self.alive:
+            self._beat()
+            accepted = False
+            for sock in self.sockets:
+                try:
+                    conn, addr = sock.accept()
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError as exc:
+                    if exc.errno == errno.EINVAL:
+                        self.stop("listening socket shut down by the master")
+                        return
+                    if exc.errno in (errno.ECONNABORTED, errno.EPROTO, errno.EMFILE, errno.ENFILE):
+                        if exc.errno in (errno.EMFILE, errno.ENFILE):
+                            self.log.error(f"worker {os.getpid()}: accept: {exc.strerror}")
+                            time.sleep(0.1)
+                        continue
+                    raise
+                accepted = True
+                self._handle(conn, addr, thread)
+                if not self.alive:
+                    break
+            if accepted or not self.alive:
+                continue
+            if thread == 0 and self.config.threads <= 1:
+                self._check_master()
+            try:
+                select.select(waitables, [], [], 1.0)
+            except OSError as exc:
+                if exc.errno != errno.EBADF:
+                    raise
+
+    def _connection_loop(self) -> None:
+        """One thread multiplexing every connection (helper "http"'s ConnectionLoop, see
+        SERVER_CONTRACT amendment): idle keep-alive and slow clients cost a descriptor,
+        not the worker."""
+        from warp.runtime.server.connection import ConnectionLoop
+        loop = ConnectionLoop(self.sockets, self.app, self.config,
+                              tracker_for=lambda addr: RequestTracker(self, 0, _client_text(addr)))
+        while self.alive:
+            self._beat()
+            self._check_master()
+            try:
+                loop.run_once(1.0)
+            except OSError as exc:
+                # accept() on a listening socket the master shut down (full stop).
+                if exc.errno != errno.EINVAL:
+                    raise
+                self.stop("listening socket shut down by the master")
+        loop.stop_accepting()
+        self._close_listeners()
+        self.draining = True
+        self._drain(loop)
+
+    def _drain(self, loop) -> None:
+        """Finish what clients already sent, then close, within graceful_timeout.
+
+        Idle keep-alive connections are not closed at once: a client may have a request
+        on its way, and closing under it loses that request (the client sees a reset,
+        not a response). For IDLE_GRACE they are still read, and what arrives is
+        answered with Connection: close; only then are the quiet ones closed."""
+        now = time.monotonic()
+        deadline = now + self.config.graceful_timeout
+        idle_deadline = now + min(IDLE_GRACE, self.config.keepalive_timeout or IDLE_GRACE)
+        while loop.conns and time.monotonic() < deadline:
+            loop.run_once(0.05)
+            if time.monotonic() >= idle_deadline:
+                loop.close_idle()
+                if not loop.busy:
+                    break
+        loop.close()
+
+    def _handle(self, conn: socket.socket, addr, thread: int) -> None:
+        conn.setblocking(True)
+        tracker = RequestTracker(self, thread, _client_text(addr))
+        try:
+            self._serve_connection(conn, addr, self.app, self.config, tracker)
+        except Exception:
+            self.log.exception(f"worker {os.getpid()}: error serving a connection")
+            try:
+                conn.close()
+            except OSError:
+                pass
+        finally:
+            tracker.abandon()
+
+    def _run_threads(self) -> None:
+        threads = [threading.Thread(target=self._thread_main, args=(t,), name=f"warp-worker-{t}",
+                                    daemon=True)
+                   for t in range(self.config.threads)]
+        for t in threads:
+            t.start()
+        while self.alive:
+            self._check_master()
+            try:
+                select.select([self._wake_r], [], [], 1.0)
+            except InterruptedError:
+                pass
+        self._close_listeners()  # the threads notice through the wake pipe or EBADF
+        deadline = time.monotonic() + self.config.graceful_timeout
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+
+    def _thread_main(self, thread: int) -> None:
+        try:
+            self._accept_loop(thread)
+        except (OSError, ValueError):
+            if self.alive:  # else: the listening sockets were closed under us on stop
+                self.log.exception(f"worker {os.getpid()} thread {thread} crashed")
+                self.stop("a thread crashed")
+        except BaseException:
+            self.log.exception(f"worker {os.getpid()} thread {thread} crashed")
+            self.stop("a thread crashed")
+
+    # --- after each request -------------------------------------------------------------
+
+    def after_request(self, thread: int) -> None:
+        rss = current_rss() if self.config.max_memory else None
+        total = self.scoreboard.request_finished(self.slot, thread, rss)
+        if self.max_requests and total >= self.max_requests:
+            self.log.info(f"worker {os.getpid()} served {total} requests (max-requests "
+                          f"{self.max_requests}): recycling")
+            self.stop("recycling after max-requests")
+        elif rss is not None and rss > self.config.max_memory * 1024 * 1024:
+            self.log.warning(f"worker {os.getpid()} uses {rss // (1024 * 1024)} MiB, above "
+                             f"max-memory {self.config.max_memory} MiB: recycling")
+            self.stop("recycling after max-memory")

@@ -1,0 +1,249 @@
+"""Adapters the launcher runs inside the application's interpreter.
+
+Standard library only at import time: this module is reached through the
+PYTHONPATH folder that exposes warp's package alone (see
+``warp.launch.pythonpath``), in the app's virtualenv where warp's own
+dependencies do not exist. It reads what to do from environment variables the
+launcher sets:
+
+- ``WARP_APP``: the app's ``module:callable``;
+- ``WARP_STATIC_MAP``: JSON ``{url prefix: folder}`` to serve through WhiteNoise
+  (installed in the app's environment by ``warp build`` only when needed).
+
+``warp.runtime.shim:application`` is the WSGI app wrapped with WhiteNoise;
+``warp.runtime.shim:asgi`` an ASGI app whose static files WhiteNoise finds and
+describes (WhiteNoise itself speaks only WSGI). ``python -m warp.runtime.shim
+waitress ARGS`` runs ``waitress-serve ARGS`` (and ``uvicorn ARGS`` uvicorn) with
+TERM meaning a clean stop and exit status 0.
+"""
+
+import importlib
+import json
+import os
+import signal
+import sys
+import time
+
+
+def load(target):
+    """The object named by ``module:attr.attr``, imported from the current folder first."""
+    module_name, _, attrs = target.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    obj = importlib.import_module(module_name)
+    for attr in (attrs or "application").split("."):
+        obj = getattr(obj, attr)
+    return obj
+
+
+def static_map():
+    return json.loads(os.environ.get("WARP_STATIC_MAP") or "{}")
+
+
+def _whitenoise(application, mapping):
+    from whitenoise import WhiteNoise
+
+    files = WhiteNoise(application)
+    for prefix, folder in mapping.items():
+        files.add_files(folder, prefix=prefix)
+    return files
+
+
+class AccessLog:
+    """One line per response on stdout (common log format or JSON), for servers that write none."""
+
+    def __init__(self, app, style="common", stream=None):
+        self.app = app
+        self.style = style
+        self.stream = stream or sys.stdout
+
+    def __call__(self, environ, start_response):
+        started = time.time()
+        seen = {"status": "-"}
+
+        def recording_start_response(status, headers, exc_info=None):
+            seen["status"] = status.split(" ", 1)[0]
+            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+        body = self.app(environ, recording_start_response)
+        return _LoggedBody(body, lambda sent: self.log(environ, seen["status"], sent, started))
+
+    def log(self, environ, status, sent, started):
+        path = environ.get("PATH_INFO", "") + ("?" + environ["QUERY_STRING"] if environ.get("QUERY_STRING") else "")
+        if self.style == "json":
+            line = json.dumps({
+                "remote": environ.get("REMOTE_ADDR", "-"), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+                "method": environ.get("REQUEST_METHOD"), "path": path, "status": int(status) if status.isdigit() else status,
+                "bytes": sent, "duration_us": int((time.time() - started) * 1e6),
+            })
+        else:
+            stamp = time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(started))
+            request = f"{environ.get('REQUEST_METHOD')} {path} {environ.get('SERVER_PROTOCOL', 'HTTP/1.1')}"
+            line = f'{environ.get("REMOTE_ADDR", "-")} - - [{stamp}] "{request}" {status} {sent}'
+        try:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
+class _LoggedBody:
+    def __init__(self, body, done):
+        self.body = body
+        self.done = done
+        self.sent = 0
+
+    def __iter__(self):
+        for chunk in self.body:
+            self.sent += len(chunk)
+            yield chunk
+
+    def close(self):
+        try:
+            if hasattr(self.body, "close"):
+                self.body.close()
+        finally:
+            self.done(self.sent)
+
+
+def wsgi_application():
+    app = load(os.environ["WARP_APP"])
+    mapping = static_map()
+    if mapping:
+        app = _whitenoise(app, mapping)
+    if os.environ.get("WARP_ACCESS_LOG"):
+        app = AccessLog(app, os.environ["WARP_ACCESS_LOG"])
+    return app
+
+
+class StaticASGI:
+    """Serve WhiteNoise's files for GET/HEAD under the mapped prefixes; everything else goes to the app."""
+
+    chunk = 64 * 1024
+
+    def __init__(self, app, mapping):
+        self.app = app
+        self.files = _whitenoise(None, mapping)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            static_file = self.files.files.get(scope["path"])
+            if static_file is not None:
+                return await self.serve(static_file, scope, send)
+        return await self.app(scope, receive, send)
+
+    async def serve(self, static_file, scope, send):
+        # WhiteNoise reads conditional/range/encoding headers from a WSGI-style environ.
+        environ = {"HTTP_" + name.decode("latin-1").upper().replace("-", "_"): value.decode("latin-1")
+                   for name, value in scope.get("headers", [])}
+        response = static_file.get_response(scope["method"], environ)
+        headers = [(name.lower().encode("latin-1"), str(value).encode("latin-1")) for name, value in response.headers]
+        await send({"type": "http.response.start", "status": int(response.status), "headers": headers})
+        if response.file is None:
+            await send({"type": "http.response.body", "body": b""})
+            return
+        try:
+            while True:
+                data = response.file.read(self.chunk)
+                more = len(data) == self.chunk
+                await send({"type": "http.response.body", "body": data, "more_body": more})
+                if not more:
+                    break
+        finally:
+            response.file.close()
+
+
+def asgi_application():
+    app = load(os.environ["WARP_APP"])
+    mapping = static_map()
+    return StaticASGI(app, mapping) if mapping else app
+
+
+_BUILDERS = {"application": wsgi_application, "asgi": asgi_application}
+
+
+def __getattr__(name):
+    # Built on first access, so `python -m warp.runtime.shim` never imports the app twice.
+    if name in _BUILDERS:
+        value = _BUILDERS[name]()
+        globals()[name] = value
+        return value
+    raise AttributeError(name)
+
+
+def _stop(signum, frame):
+    # waitress closes its sockets and joins its task threads on SystemExit;
+    # uvicorn re-raises TERM after its own graceful shutdown and lands here.
+    raise SystemExit(0)
+
+
+def _run_waitress(args):
+    from waitress.runner import run
+
+    return run(["waitress-serve"] + list(args))
+
+
+def _run_uvicorn(args):
+    from uvicorn.main import main as uvicorn_main
+
+    return uvicorn_main.main(args=list(args), prog_name="uvicorn", standalone_mode=True)
+
+
+def _run_relay(args):
+    """``relay [--map FROM:TO ...] -- COMMAND...``: run COMMAND as a child, passing signals on.
+
+    For servers whose graceful stop is not TERM (Apache stops gracefully on
+    WINCH): TERM is translated, the others forwarded as they are. As PID 1 in a
+    container it also reaps orphaned children. Exit status: the child's.
+    """
+    import subprocess
+
+    mapping = {}
+    args = list(args)
+    while args and args[0] == "--map":
+        source, _, target = args[1].partition(":")
+        mapping[getattr(signal, "SIG" + source)] = getattr(signal, "SIG" + target)
+        args = args[2:]
+    if args and args[0] == "--":
+        args = args[1:]
+    child = subprocess.Popen(args)
+
+    def forward(signum, frame):
+        try:
+            os.kill(child.pid, mapping.get(signum, signum))
+        except ProcessLookupError:
+            pass
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH):
+        signal.signal(signum, forward)
+    while True:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            return 0
+        if pid == child.pid:
+            code = os.waitstatus_to_exitcode(status)
+            return code if code >= 0 else 128 - code
+
+
+RUNNERS = {"waitress": _run_waitress, "uvicorn": _run_uvicorn, "relay": _run_relay}
+
+
+def main(argv=None):
+    """``python -m warp.runtime.shim SERVER ARGS``: run SERVER's own command line, TERM meaning a clean stop (exit 0)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] not in RUNNERS:
+        print("usage: python -m warp.runtime.shim {waitress|uvicorn|relay} [the server's own flags]", file=sys.stderr)
+        return 2
+    if argv[0] == "relay":
+        return _run_relay(argv[1:])
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        result = RUNNERS[argv[0]](argv[1:])
+    except SystemExit as exc:
+        return exc.code or 0
+    return result or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
