@@ -61,10 +61,9 @@ def main():
 @json_option
 def config_command(app_dir, as_json):
     """Show each setting's effective value and where it came from."""
-    from warp.core.environment import open_app
+    from warp.core.project import open_project
 
-    # Environment files count as environment variables, as at build and start.
-    project = _run(lambda: open_app(app_dir), as_json)
+    project = _run(lambda: open_project(app_dir), as_json)
     rows = project.config.as_rows()
     if as_json:
         _emit_json({"ok": True, "config_file": str(project.config.path) if project.config.path else None, "settings": rows})
@@ -95,11 +94,11 @@ def _detection_or_none(project):
 @click.option("--python", "python_wanted", default=None, help="Python version wanted, e.g. 3.11 (setting: python).")
 def project_command(app_dir, venv, python_wanted):
     """Create the app's own virtualenv (.warp/venv), or reuse the one that is there."""
-    from warp.core.environment import open_app
+    from warp.core.project import open_project
     from warp.build import venv as venvs
 
     def run():
-        project = open_app(app_dir, flags={"venv": venv, "python": python_wanted})
+        project = open_project(app_dir, flags={"venv": venv, "python": python_wanted})
         wanted, where = venvs.wanted_python(project, _detection_or_none(project))
         return venvs.ensure_env(project, wanted, where)
 
@@ -112,9 +111,10 @@ def project_command(app_dir, venv, python_wanted):
 @app_option
 def env_command(app_dir):
     """Print the variables `warp start` sets, as shell lines: eval "$(warp env)"."""
-    from warp.core.environment import open_app, shell_script
+    from warp.core.environment import shell_script
+    from warp.core.project import open_project
 
-    script = _run(lambda: shell_script(open_app(app_dir)))
+    script = _run(lambda: shell_script(open_project(app_dir)))
     if script:
         click.echo(script)
 
@@ -122,11 +122,12 @@ def env_command(app_dir):
 def _exec_in_app(app_dir, argv):
     """Replace this process by ``argv`` run in the app's folder with its runtime environment."""
     import os
-    from warp.core.environment import open_app, runtime_environ
+    from warp.core.environment import runtime_environ
     from warp.core.errors import UsageError
+    from warp.core.project import open_project
 
     def prepare():
-        project = open_app(app_dir)
+        project = open_project(app_dir)
         if not (project.venv / "pyvenv.cfg").exists():
             raise UsageError(f"{project.venv}: no environment yet", "run `warp project` or `warp build` first")
         return project, runtime_environ(project)
@@ -165,10 +166,10 @@ def shell_command(app_dir):
 @json_option
 def detect_command(app_dir, as_json):
     """Show what warp finds in the app folder, and which file or setting decided each fact."""
-    from warp.core.environment import open_app
+    from warp.core.project import open_project
     from warp.app.detect import detect, render_text
 
-    detection = _run(lambda: detect(open_app(app_dir)), as_json)
+    detection = _run(lambda: detect(open_project(app_dir)), as_json)
     if as_json:
         _emit_json({"ok": True, **detection.to_dict()})
         return
@@ -218,7 +219,7 @@ def build_command(app_dir, as_json, clean, wheelhouse, no_index, installer, pack
     """Install the app's dependencies, run its hooks and collectstatic, in .warp/venv."""
     import os
     import signal
-    from warp.core.environment import open_app
+    from warp.core.project import open_project
     from warp.build.pipeline import build
 
     def on_term(signum, frame):
@@ -234,7 +235,7 @@ def build_command(app_dir, as_json, clean, wheelhouse, no_index, installer, pack
     }
 
     def run():
-        project = open_app(app_dir, flags=flags)
+        project = open_project(app_dir, flags=flags)
         return build(project, progress=progress, stream=sys.stderr, clean=clean)
 
     result = _run(run, as_json)
@@ -283,9 +284,12 @@ def _shell_line(argv):
 @_start_options
 def start_command(process_type, app_dir, print_only, as_json, **flags):
     """Start the app (or Procfile process type PROCESS_TYPE) in the foreground, replacing warp."""
-    from warp.launch import open_for_start, plan_start, run_deploy_hook, run_plan
+    from warp.core.environment import runtime_environ
+    from warp.core.project import open_project
+    from warp.launch import plan_start, run_deploy_hook, run_plan
 
-    project, env = _run(lambda: open_for_start(app_dir, flags=flags), as_json)
+    project = _run(lambda: open_project(app_dir, flags=flags), as_json)
+    env = _run(lambda: runtime_environ(project), as_json)
     plan = _run(lambda: plan_start(project, env, process_type), as_json)
     if print_only or as_json:
         if as_json:
@@ -317,12 +321,13 @@ def start_command(process_type, app_dir, print_only, as_json, **flags):
 @click.option("--timeout", default=5.0, show_default=True, help="Seconds to wait for an answer.")
 def health_command(app_dir, which, timeout):
     """Exit 0 when the running app is healthy: for container HEALTHCHECK and Kubernetes probes."""
-    from warp.launch import open_for_start
+    from warp.core.environment import runtime_environ
+    from warp.core.project import open_project
     from warp.launch.health import check
 
     def run():
-        project, env = open_for_start(app_dir)
-        return check(project, env, which, timeout)
+        project = open_project(app_dir)
+        return check(project, runtime_environ(project), which, timeout)
 
     result = _run(run)
     click.echo(f"{result.check}: ok ({result.how}: {result.detail})")

@@ -506,3 +506,21 @@ def test_run_flag_starts_the_image_until_interrupted(engine, base_image, tmp_pat
         proc.kill()
         proc.wait()
     assert client.containers.list(all=True, filters={"ancestor": name}) == []
+
+
+def test_environment_files_decide_the_image_as_they_decide_config(engine, base_image, tmp_path):
+    """PORT and WARP_SERVER from .s2i/environment: `warp config` on the host, the
+    image's exposed port and `warp start --print` inside the image agree."""
+    client, _ = engine
+    app = write(tmp_path, dict(PLAIN_WSGI, **{".s2i/environment": "PORT=9123\nWARP_SERVER=waitress\n"}))
+    clean = {k: v for k, v in os.environ.items() if k not in ("PORT", "WARP_PORT", "WARP_SERVER")}
+    config = subprocess.run([sys.executable, "-m", "warp.cli", "config", "--json", "--app", str(app)],
+                            capture_output=True, text=True, env=clean, timeout=60)
+    assert config.returncode == 0, config.stderr
+    rows = {row["name"]: row["value"] for row in json.loads(config.stdout)["settings"]}
+    assert (rows["port"], rows["server"]) == (9123, "waitress")
+    result, _ = build(engine, app, image_name("envfiles"))
+    assert result["port"] == 9123
+    assert "9123/tcp" in client.images.get(result["id"]).attrs["Config"]["ExposedPorts"]
+    plan = json.loads(run_once(client, result["id"], ["warp", "start", "--print", "--json"]))
+    assert plan["server"] == "waitress" and f"--listen=0.0.0.0:{rows['port']}" in plan["argv"]

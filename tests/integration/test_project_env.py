@@ -140,3 +140,26 @@ def test_config_counts_environment_files_like_build_and_start(tmp_path):
     rows = {row["name"]: row for row in json.loads(result.stdout)["settings"]}
     assert rows["disable_collectstatic"]["value"] is True
     assert (rows["workers"]["value"], rows["workers"]["source"]) == (3, "env WEB_CONCURRENCY")
+
+
+def test_environment_files_reach_config_and_start_alike(tmp_path):
+    """PORT and WARP_SERVER from .s2i/environment: the same values in `warp config`,
+    in the build (which installs that server) and in `warp start --print`."""
+    import json
+
+    (tmp_path / "wsgi.py").write_text("def application(environ, start_response):\n    return []\n")
+    (tmp_path / ".s2i").mkdir()
+    (tmp_path / ".s2i" / "environment").write_text("PORT=9123\nWARP_SERVER=waitress\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PORT", "WARP_PORT", "WARP_SERVER")}
+    config = warp("config", "--json", cwd=tmp_path, env=env)
+    assert config.returncode == 0, config.stderr
+    rows = {row["name"]: row for row in json.loads(config.stdout)["settings"]}
+    assert (rows["port"]["value"], rows["port"]["source"]) == (9123, "env PORT")
+    assert (rows["server"]["value"], rows["server"]["source"]) == ("waitress", "env WARP_SERVER")
+    built = warp("build", cwd=tmp_path, env=env, timeout=600)
+    assert built.returncode == 0, built.stderr
+    start = warp("start", "--print", "--json", cwd=tmp_path, env=env)
+    assert start.returncode == 0, start.stderr
+    plan = json.loads(start.stdout)
+    assert plan["server"] == "waitress"
+    assert "--listen=0.0.0.0:9123" in plan["argv"] and plan["env"]["PORT"] == "9123"

@@ -20,8 +20,8 @@ def test_s2i_file_is_name_value_lines_and_a_bad_line_names_file_and_line(tmp_pat
 
 
 def test_runtime_environ_activates_the_venv_and_sets_port(tmp_path):
-    project = open_project(tmp_path, environ={"PORT": "9000"})
-    env = runtime_environ(project, base={"PATH": "/usr/bin", "PYTHONHOME": "/x", "PORT": "9000"})
+    project = open_project(tmp_path, environ={"PATH": "/usr/bin", "PYTHONHOME": "/x", "PORT": "9000"})
+    env = runtime_environ(project)
     venv = str(tmp_path.resolve() / ".warp" / "venv")
     assert env["VIRTUAL_ENV"] == venv
     assert env["PATH"] == venv + "/bin" + os.pathsep + "/usr/bin"
@@ -33,8 +33,8 @@ def test_process_environment_wins_over_s2i_but_warpdrive_file_is_sourced(tmp_pat
     (tmp_path / ".s2i" / "environment").write_text("MODE=file\nEXTRA=yes\n")
     (tmp_path / ".warpdrive").mkdir()
     (tmp_path / ".warpdrive" / "environment").write_text('COMBINED="$MODE-$EXTRA"\n')
-    project = open_project(tmp_path, environ={})
-    env = runtime_environ(project, base={"PATH": "/usr/bin:/bin", "MODE": "process"})
+    project = open_project(tmp_path, environ={"PATH": "/usr/bin:/bin", "MODE": "process"})
+    env = runtime_environ(project)
     assert (env["MODE"], env["EXTRA"], env["COMBINED"]) == ("process", "yes", "process-yes")
 
 
@@ -42,14 +42,14 @@ def test_broken_warpdrive_environment_is_a_config_error(tmp_path):
     (tmp_path / ".warpdrive").mkdir()
     (tmp_path / ".warpdrive" / "environment").write_text("if then fi (\n")
     with pytest.raises(ConfigError, match="warpdrive/environment: sourcing it failed"):
-        runtime_environ(open_project(tmp_path, environ={}), base={"PATH": "/usr/bin:/bin"})
+        open_project(tmp_path, environ={"PATH": "/usr/bin:/bin"})
 
 
 def test_shell_script_round_trips_awkward_values(tmp_path):
     (tmp_path / ".s2i").mkdir()
     (tmp_path / ".s2i" / "environment").write_text("""ODD=it's "quoted" $NOT_EXPANDED `nor this`\n""")
     base = {"PATH": "/usr/bin:/bin", "GONE": "x", "PYTHONHOME": "/somewhere"}
-    script = shell_script(open_project(tmp_path, environ={}), base=base)
+    script = shell_script(open_project(tmp_path, environ=base), base=base)
     assert "unset PYTHONHOME" in script
     shown = subprocess.run(["sh", "-c", script + '\nprintf "%s|%s" "$ODD" "${PYTHONHOME-unset}"'], env=base,
                            capture_output=True, text=True)
@@ -64,6 +64,21 @@ def test_port_from_an_environment_file_stands_unless_warps_port_is_set(tmp_path)
     (tmp_path / ".s2i").mkdir()
     (tmp_path / ".s2i" / "environment").write_text("PORT=9001\n")
     base = {"PATH": "/usr/bin:/bin"}
-    assert runtime_environ(open_project(tmp_path, environ={}), base=base)["PORT"] == "9001"
-    assert runtime_environ(open_project(tmp_path, environ={"WARP_PORT": "9002"}), base=base)["PORT"] == "9002"
-    assert runtime_environ(open_project(tmp_path / ".s2i", environ={}), base=base)["PORT"] == "8080"
+    assert runtime_environ(open_project(tmp_path, environ=base))["PORT"] == "9001"
+    assert runtime_environ(open_project(tmp_path, environ=dict(base, WARP_PORT="9002")))["PORT"] == "9002"
+    assert runtime_environ(open_project(tmp_path / ".s2i", environ=base))["PORT"] == "8080"
+
+
+def test_environment_files_are_applied_once_when_the_project_is_opened(tmp_path):
+    # A fragment that is not idempotent shows a second application at once.
+    (tmp_path / ".warpdrive").mkdir()
+    (tmp_path / ".warpdrive" / "environment").write_text('COUNT="${COUNT}x"\n')
+    (tmp_path / ".s2i").mkdir()
+    (tmp_path / ".s2i" / "environment").write_text("WARP_SERVER=gunicorn\n")
+    project = open_project(tmp_path, environ={"PATH": "/usr/bin:/bin"})
+    assert project.environ["COUNT"] == "x" and project.config.server == "gunicorn"
+    assert runtime_environ(project)["COUNT"] == "x"
+    assert "export COUNT=x" in shell_script(project, base={"PATH": "/usr/bin:/bin"}).splitlines()
+    # What the caller set wins over .s2i/environment, and the caller's mapping is left alone.
+    base = {"PATH": "/usr/bin:/bin", "WARP_SERVER": "waitress"}
+    assert open_project(tmp_path, environ=base).config.server == "waitress" and "COUNT" not in base

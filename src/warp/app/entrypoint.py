@@ -268,7 +268,7 @@ class _Resolver:
     def __init__(self, project, environ):
         self.project = project
         self.root = Path(project.root)
-        self.environ = os.environ if environ is None else environ
+        self.environ = project.environ if environ is None else environ
         self.steps = []
         interface = getattr(project.config, "interface", "auto") if project.config is not None else "auto"
         self.interface = interface or "auto"
@@ -458,7 +458,8 @@ class _Resolver:
 def resolve(project, environ=None):
     """The EntryPoint of ``project`` (a warp.core.project.Project), by the ordered rules above.
 
-    ``environ`` supplies APP_SCRIPT / APP_FILE (default: the process environment).
+    ``environ`` supplies APP_SCRIPT / APP_FILE (default: ``project.environ``, the
+    environment the project was opened with).
     Raises NoEntryPoint (exit 2) listing what was looked for when no rule matches.
     """
     entry = _Resolver(project, environ).resolve()

@@ -156,7 +156,7 @@ def analyse(project):
     files = list(buildpacks.inputs(project, detection))
     files += list(find_hooks(project).values())
     files += standard_hooks(project, "pre-build") + standard_hooks(project, "build")
-    files += environment_files(project)
+    files += environment_files(project.root)
     inputs = {}
     for path in files:
         key = _relative(project, path)

@@ -4,8 +4,9 @@
 launcher), ``warp exec``, ``warp shell``, ``warp env`` and by build hooks, so
 the app sees the same variables everywhere:
 
-- the caller's environment;
-- environment files users bring from other tools, applied at build and start:
+- the environment the project was opened with (``project.environ``): the
+  caller's, with the environment files users bring from other tools applied
+  once by ``warp.core.project.open_project`` (``with_environment_files``):
   ``.s2i/environment`` (``NAME=VALUE`` lines, no shell; they are defaults, so a
   variable already set in the process wins, as ``docker run -e`` wins over an
   image's ENV) and ``.warpdrive/environment`` (a shell fragment sourced with
@@ -17,18 +18,18 @@ the app sees the same variables everywhere:
 """
 
 from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 import os
 import shlex
 import subprocess
 
 from warp.core.errors import ConfigError
-from warp.core.project import open_project, venv_environ
 
 S2I_ENVIRONMENT = ".s2i/environment"
 WARPDRIVE_ENVIRONMENT = ".warpdrive/environment"
 
 
-def read_s2i_environment(path):
+def read_s2i_environment(path: "str | os.PathLike[str]") -> Dict[str, str]:
     """{name: value} from an s2i environment file; ConfigError with file:line for a bad line."""
     values = {}
     try:
@@ -47,7 +48,7 @@ def read_s2i_environment(path):
     return values
 
 
-def source_shell_environment(path, environ):
+def source_shell_environment(path: "str | os.PathLike[str]", environ: Mapping[str, str]) -> Dict[str, str]:
     """The environment after sourcing shell fragment ``path`` with ``set -a`` on top of ``environ``."""
     script = 'set -a; . "$1" >&2 || exit 97; exec env -0'
     try:
@@ -77,50 +78,51 @@ def source_shell_environment(path, environ):
     return out
 
 
-def environment_files(project):
-    """The environment files present in the app, in the order they are applied."""
-    return [project.root / name for name in (S2I_ENVIRONMENT, WARPDRIVE_ENVIRONMENT) if (project.root / name).is_file()]
+def environment_files(root: "str | os.PathLike[str]") -> List[Path]:
+    """The environment files present in app folder ``root``, in the order they are applied."""
+    root = Path(root)
+    return [root / name for name in (S2I_ENVIRONMENT, WARPDRIVE_ENVIRONMENT) if (root / name).is_file()]
 
 
-def app_environ(project, base=None):
-    """``base`` (default: this process's environment) plus the app's environment files."""
-    env = dict(os.environ if base is None else base)
-    s2i = project.root / S2I_ENVIRONMENT
+def with_environment_files(root: "str | os.PathLike[str]", base: Mapping[str, str]) -> Dict[str, str]:
+    """``base`` plus the environment files of app folder ``root``.
+
+    Only ``warp.core.project.open_project`` calls this; everything else reads
+    ``project.environ``, so the files are applied once per opening.
+    """
+    env = dict(base)
+    root = Path(root)
+    s2i = root / S2I_ENVIRONMENT
     if s2i.is_file():
         for name, value in read_s2i_environment(s2i).items():
             env.setdefault(name, value)
-    warpdrive = project.root / WARPDRIVE_ENVIRONMENT
+    warpdrive = root / WARPDRIVE_ENVIRONMENT
     if warpdrive.is_file():
         env = source_shell_environment(warpdrive, env)
     return env
 
 
-def open_app(app_dir=".", flags=None, base=None):
-    """The project with its environment files applied before its settings are read.
+def venv_environ(project: Any, base: Optional[Mapping[str, str]] = None, venv: "Optional[str | os.PathLike[str]]" = None) -> Dict[str, str]:
+    """``base`` (default: ``project.environ``) with a virtualenv activated as its activate script would.
 
-    So ``DISABLE_COLLECTSTATIC=1`` or ``WARP_INSTALLER=uv`` in
-    ``.s2i/environment`` act at build as they do at start.
+    ``venv`` is the environment folder (default: ``project.venv``).
     """
-    base = dict(os.environ if base is None else base)
-    first = open_project(app_dir, environ=base, flags=flags)
-    if not environment_files(first):
-        return first
-    return open_project(app_dir, environ=app_environ(first, base), flags=flags)
+    env = dict(project.environ if base is None else base)
+    folder = Path(project.venv if venv is None else venv)
+    env["VIRTUAL_ENV"] = str(folder)
+    env["PATH"] = str(folder / "bin") + os.pathsep + env.get("PATH", "")
+    env.pop("PYTHONHOME", None)
+    return env
 
 
-def runtime_environ(project, base=None, venv=None):
+def runtime_environ(project: Any, venv: "Optional[str | os.PathLike[str]]" = None) -> Dict[str, str]:
     """Every variable ``warp start`` sets for the app: the complete environment, as a dict.
 
+    Built on ``project.environ`` (environment files already applied).
     ``venv`` activates another environment folder than ``project.venv`` (the
     generation a build is filling).
     """
-    env = app_environ(project, base)
-    if venv is None:
-        env = venv_environ(project, env)
-    else:
-        env["VIRTUAL_ENV"] = str(venv)
-        env["PATH"] = str(Path(venv) / "bin") + os.pathsep + env.get("PATH", "")
-        env.pop("PYTHONHOME", None)
+    env = venv_environ(project, venv=venv)
     if project.config.source("port") != "default" or "PORT" not in env:
         # A PORT from an environment file stands unless warp's port was set.
         env["PORT"] = str(project.config.port)
@@ -128,17 +130,18 @@ def runtime_environ(project, base=None, venv=None):
     return env
 
 
-def changes(before, after):
+def changes(before: Mapping[str, str], after: Mapping[str, str]) -> Tuple[Dict[str, str], List[str]]:
     """(set, unset): what turns environment ``before`` into ``after``."""
     set_ = {name: value for name, value in after.items() if before.get(name) != value}
     unset = sorted(name for name in before if name not in after)
     return dict(sorted(set_.items())), unset
 
 
-def shell_script(project, base=None):
-    """``export``/``unset`` lines that, evaluated by a POSIX shell, give the app's runtime environment."""
+def shell_script(project: Any, base: Optional[Mapping[str, str]] = None) -> str:
+    """``export``/``unset`` lines that, evaluated by a POSIX shell whose environment is
+    ``base`` (default: this process's), give the app's runtime environment."""
     base = dict(os.environ if base is None else base)
-    set_, unset = changes(base, runtime_environ(project, base))
+    set_, unset = changes(base, runtime_environ(project))
     lines = [f"export {name}={shlex.quote(value)}" for name, value in set_.items()]
     lines += [f"unset {name}" for name in unset]
     return "\n".join(lines)

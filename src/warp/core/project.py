@@ -1,15 +1,23 @@
-"""An application folder and warp's state inside it.
+"""An application folder, the environment it is opened with, and warp's state inside it.
+
+``open_project`` is the one way every verb opens an app (build, start, image,
+exec, env, shell, config, detect, health): it applies the app's environment
+files (``.s2i/environment``, ``.warpdrive/environment``) once, to the
+environment it is given, and reads the settings from the result, so a
+``WARP_SERVER`` or ``PORT`` in those files means the same to every verb.
 
 Everything warp keeps for an app lives under ``<app>/.warp/``: the virtual
 environment (by default), the build record, the stats socket. Nothing here
 creates anything; ``warp.build.venv`` and ``warp.build.pipeline`` do.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Mapping, Optional
 import os
 import sys
 
+from warp.core.environment import with_environment_files
 from warp.core.errors import UsageError
 from warp.core.settings import load_config
 
@@ -20,7 +28,9 @@ BUILD_RECORD = "build.json"
 @dataclass(frozen=True)
 class Project:
     root: Path
-    config: object  # warp.core.settings.Config
+    config: Any  # warp.core.settings.Config
+    # The environment the project was opened with, its environment files applied.
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def state_dir(self):
@@ -48,23 +58,18 @@ class Project:
         return self.state_dir / "run"
 
 
-def open_project(path=".", environ=None, flags=None, detected=None):
-    """The project in ``path`` with its effective configuration.
+def open_project(path: "str | os.PathLike[str]" = ".", environ: Optional[Mapping[str, str]] = None,
+                 flags: Optional[dict] = None, detected: Optional[dict] = None) -> Project:
+    """The project in ``path``: ``environ`` (default: this process's) with the
+    app's environment files applied, and the settings read from that.
 
     Raises UsageError when the folder does not exist, so every verb reports a
-    missing folder the same way.
+    missing folder the same way, and ConfigError (file:line) for a bad
+    environment file.
     """
     root = Path(path).resolve()
     if not root.is_dir():
         raise UsageError(f"{path}: no such folder", "run warp inside the application's folder or pass --app DIR")
-    config = load_config(root, environ=environ, flags=flags, detected=detected)
-    return Project(root=root, config=config)
-
-
-def venv_environ(project, base=None):
-    """Environment variables that put the app's virtualenv first, as an activate script would."""
-    env = dict(os.environ if base is None else base)
-    env["VIRTUAL_ENV"] = str(project.venv)
-    env["PATH"] = str(project.venv_bin) + os.pathsep + env.get("PATH", "")
-    env.pop("PYTHONHOME", None)
-    return env
+    env = with_environment_files(root, os.environ if environ is None else environ)
+    config = load_config(root, environ=env, flags=flags, detected=detected)
+    return Project(root=root, config=config, environ=env)

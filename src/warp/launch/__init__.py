@@ -71,23 +71,6 @@ def server_requirements(project, detection=None):
     return wanted
 
 
-def open_for_start(app_dir=".", flags=None, environ=None):
-    """The project with its environment files applied before its settings are read.
-
-    ``.s2i/environment`` or ``.warpdrive/environment`` may set PORT,
-    WEB_CONCURRENCY or WARP_SERVER; they count as environment variables.
-    Returns (project, runtime environment).
-    """
-    from warp.core.environment import app_environ, runtime_environ
-    from warp.core.project import open_project
-
-    base = dict(os.environ if environ is None else environ)
-    first = open_project(app_dir, environ=base, flags=flags)
-    env = app_environ(first, base)
-    project = open_project(app_dir, environ=env, flags=flags)
-    return project, runtime_environ(project, env)
-
-
 def read_server_args(project):
     """Extra native flags: the server_args setting, then warpdrive's .warpdrive/server_args file."""
     args = list(project.config.server_args or [])

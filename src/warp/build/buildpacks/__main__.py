@@ -20,7 +20,8 @@ def main(argv):
     verb, name = argv[0], argv[1]
     from warp.build.buildpacks import BuildContext, all_buildpacks
     from warp.app.detect import detect
-    from warp.core.project import open_project, venv_environ
+    from warp.core.environment import venv_environ
+    from warp.core.project import open_project
 
     try:
         project = open_project(".")
