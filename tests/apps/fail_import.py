@@ -1,7 +1,5 @@
 """Test app that cannot be imported: the server must stop, not respawn forever."""
 
-import os
-
 raise RuntimeError("the database settings are missing (test app fail_import)")
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from warp.build import installer
 
-import lockfiles
+from support import lockfiles
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from support import error_lines, warp, warp_command, warp_env
+
 FLASK_APP = '''from flask import Flask
 
 app = Flask(__name__)
@@ -24,17 +26,6 @@ WSGI_APP = '''def application(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"hello"]
 '''
-
-
-def warp(*args, cwd, env=None, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "warp.cli", *args], cwd=cwd, env=env,
-        capture_output=True, text=True, timeout=timeout,
-    )
-
-
-def error_lines(result):
-    return [line for line in result.stderr.splitlines() if line.startswith("warp: error")]
 
 
 def snapshot(root):
@@ -141,7 +132,7 @@ def test_ctrl_c_during_a_build_leaves_the_last_good_environment(flask_app, tmp_p
     hook.write_text(f'#!/bin/sh\necho $$ > "{marker}.tmp" && mv "{marker}.tmp" "{marker}"\nsleep 120\n')
     hook.chmod(0o755)
     (flask_app / "requirements.txt").write_text("flask\nsix\n")
-    process = subprocess.Popen([sys.executable, "-m", "warp.cli", "build"], cwd=flask_app,
+    process = subprocess.Popen(warp_command("build"), cwd=flask_app, env=warp_env(),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 240

@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -11,12 +9,7 @@ from warp.core.environment import runtime_environ
 from warp.build.hooks import run_hook
 from warp.core.project import open_project
 
-
-def warp(*args, cwd, env=None, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "warp.cli", *args], cwd=cwd, env=env,
-        capture_output=True, text=True, timeout=timeout,
-    )
+from support import warp
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +42,7 @@ def test_build_collects_static_files_with_a_default_static_root(django_project):
 
 
 def test_disable_collectstatic_is_honoured(django_project):
-    env = dict(os.environ, DISABLE_COLLECTSTATIC="1")
-    result = warp("build", "--json", cwd=django_project, env=env)
+    result = warp("build", "--json", cwd=django_project, env={"DISABLE_COLLECTSTATIC": "1"})
     assert result.returncode == 0, result.stderr
     packs = {pack["name"]: pack for pack in json.loads(result.stdout)["buildpacks"]}
     assert packs["django"]["result"]["collectstatic"] == "skipped"

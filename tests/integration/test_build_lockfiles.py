@@ -1,19 +1,11 @@
 """`warp build` end to end on each lock-file kind and on a real `django-admin startproject` project."""
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 
-import lockfiles
-
-
-def warp(*args, cwd, env=None):
-    return subprocess.run([sys.executable, "-m", "warp.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600, env={**os.environ, **(env or {})})
+from support import lockfiles, warp
 
 
 def app_imports(root, code):

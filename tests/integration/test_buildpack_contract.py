@@ -4,13 +4,13 @@ import os
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import pytest
 
 from warp.build.buildpacks import all_buildpacks, buildpacks_dir
 
-REPO = Path(__file__).resolve().parents[2]
+from support import REPO, warp, warp_env
+
 NAMES = {"requirements", "pipfile", "poetry", "uv", "django"}
 
 
@@ -26,7 +26,7 @@ def test_every_buildpack_has_the_contract_files():
 
 
 def run_detect(name, cwd):
-    env = {**os.environ, "WARP_BUILDPACK_PYTHON": sys.executable, "PYTHONPATH": str(REPO / "src")}
+    env = warp_env(WARP_BUILDPACK_PYTHON=sys.executable)
     return subprocess.run([str(buildpacks_dir() / name / "bin" / "detect")], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=60)
 
@@ -67,7 +67,7 @@ def test_wheel_ships_the_buildpacks(wheel):
 
 
 def test_installed_wheel_finds_its_buildpacks(wheel, tmp_path):
-    from lockfiles import make_env
+    from support.lockfiles import make_env
 
     python = make_env(tmp_path / "env")
     subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True,
@@ -84,9 +84,8 @@ def test_installed_wheel_finds_its_buildpacks(wheel, tmp_path):
 def test_bin_build_installs_into_the_apps_environment(tmp_path):
     (tmp_path / "requirements.txt").write_text("six==1.16.0\n")
     (tmp_path / "app.py").write_text("import six\n")
-    env = {**os.environ, "WARP_BUILDPACK_PYTHON": sys.executable, "PYTHONPATH": str(REPO / "src")}
-    made = subprocess.run([sys.executable, "-m", "warp.cli", "project"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
+    env = warp_env(WARP_BUILDPACK_PYTHON=sys.executable)
+    made = warp("project", cwd=tmp_path)
     assert made.returncode == 0, made.stderr
     built = subprocess.run([str(buildpacks_dir() / "requirements" / "bin" / "build")], cwd=tmp_path, env=env,
                            capture_output=True, text=True, timeout=300)

@@ -4,30 +4,12 @@ Each test builds a small app the way `warp build` runs a buildpack: a fresh
 environment, the planned buildpacks, then a look at what is installed.
 """
 
-import os
-
 import pytest
 
-from warp.build import installer
-from warp.build.buildpacks import BuildContext, plan
-from warp.app.detect import detect
 from warp.core.errors import BuildError, DetectError
-from warp.core.project import open_project
 
-import lockfiles
-
-
-def build(root, environ=None, python=None):
-    """Run the planned buildpacks for the app in ``root`` into a new environment; {name: version} after."""
-    environ = {**os.environ, **(environ or {})}
-    project = open_project(root, environ=environ)
-    detection = detect(project)
-    python = python or lockfiles.make_env(root / ".env")
-    ctx = BuildContext(project=project, python=python, environ=environ, installer=detection.installer.value,
-                       wheelhouse=project.config.wheelhouse, no_index=project.config.no_index,
-                       progress=None, detection=detection)
-    results = [pack.build(ctx) for pack in plan(project, detection)]
-    return {name.lower(): version for name, version in installer.installed(python).items()}, results
+from support import lockfiles
+from support.buildpacks import build
 
 
 def test_requirements_txt_installs_exactly_what_it_pins(tmp_path):

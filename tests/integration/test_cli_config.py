@@ -1,12 +1,8 @@
 """`warp config` through the real console script: values, sources, one-line errors."""
 
 import json
-import subprocess
-import sys
 
-
-def warp(*args, cwd, env=None):
-    return subprocess.run([sys.executable, "-m", "warp.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+from support import warp
 
 
 def test_config_json_shows_value_and_source(tmp_path):

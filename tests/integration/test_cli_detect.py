@@ -1,12 +1,8 @@
 """`warp detect` through the real command line: text, --json, and one-line errors with exit codes."""
 
 import json
-import subprocess
-import sys
 
-
-def warp(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "warp.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+from support import warp
 
 
 def test_detect_text_says_why(tmp_path):

@@ -6,7 +6,7 @@ import pytest
 
 from warp.core.errors import BuildError
 
-from test_buildpacks import build
+from support.buildpacks import build
 
 
 @pytest.fixture

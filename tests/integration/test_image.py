@@ -1,4 +1,4 @@
-"""`warp image` against the real Docker Engine.
+"""`warp image` against the real Docker Engine (its errors without one: test_image_cli.py).
 
 The base image is the local Debian one that tests/images/debian-base.sh makes
 (no image can be pulled where the tests run); it is built once and reused.
@@ -6,20 +6,25 @@ Everything is skipped only when no engine answers or the base cannot be made.
 """
 
 from pathlib import Path
+import io
 import json
 import os
 import shutil
+import signal
 import subprocess
-import sys
+import tarfile
+import time
+import urllib.error
+import urllib.request
 import uuid
 
+import docker
 import pytest
 
-from start_support import write
+from support import REPO, free_port, one_error_line, warp, warp_command, warp_env, write
 
-docker = pytest.importorskip("docker")
+pytestmark = pytest.mark.docker
 
-REPO = Path(__file__).resolve().parents[2]
 BASE = os.environ.get("WARP_TEST_BASE_IMAGE", "warp-test-base:bookworm")
 RUN_ID = uuid.uuid4().hex[:8]
 
@@ -58,24 +63,6 @@ def base_image(engine):
     return BASE
 
 
-def warp(*args, env=None, timeout=900):
-    """Run the warp CLI as a user would; returns the CompletedProcess."""
-    full_env = dict(os.environ)
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "warp.cli", *args], capture_output=True, text=True,
-                          env=full_env, timeout=timeout, cwd=REPO)
-
-
-def assert_one_line_error(proc, code, *words):
-    assert proc.returncode == code, proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.startswith("warp: error:")]
-    assert len(lines) == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
-    for word in words:
-        assert word in lines[0]
-    return lines[0]
-
-
 def assert_not_tagged(client, reference):
     with pytest.raises(docker.errors.ImageNotFound):
         client.images.get(reference)
@@ -83,23 +70,12 @@ def assert_not_tagged(client, reference):
 
 # -- errors --------------------------------------------------------------------
 
-def test_no_engine_answering_is_one_line_and_exit_1(tmp_path):
-    app = write(tmp_path, {"app.py": "def application(environ, start_response): pass\n"})
-    proc = warp("image", "whatever", "--app", str(app), env={"DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"})
-    assert_one_line_error(proc, 1, "no Docker engine answers", "no-engine.sock", "DOCKER_HOST")
-
-
-def test_invalid_name_is_a_usage_error(tmp_path):
-    proc = warp("image", "Not A Name", "--app", str(tmp_path))
-    assert_one_line_error(proc, 2, "not a valid image name")
-
-
 def test_missing_base_image_is_one_line_and_nothing_tagged(engine, tmp_path):
     client, _ = engine
     app = write(tmp_path, {"app.py": "def application(environ, start_response): pass\n"})
     name = image_name("nobase")
     proc = warp("image", name, "--app", str(app), "--base-image", f"warp-test-absent-{RUN_ID}:nope")
-    assert_one_line_error(proc, 1, "base image", f"warp-test-absent-{RUN_ID}:nope", "--base-image")
+    one_error_line(proc, 1, "base image", f"warp-test-absent-{RUN_ID}:nope", "--base-image")
     assert_not_tagged(client, name)
 
 
@@ -110,19 +86,13 @@ def test_failing_build_step_is_one_line_and_nothing_tagged(engine, base_image, t
         "requirements.txt": f"warp-test-no-such-distribution-{RUN_ID}==0.0.1\n",
     })
     name = image_name("failing")
-    proc = warp("image", name, "--app", str(app), "--base-image", base_image, env={"PIP_RETRIES": "0"})
-    line = assert_one_line_error(proc, 1, "image build failed at step")
+    proc = warp("image", name, "--app", str(app), "--base-image", base_image, env={"PIP_RETRIES": "0"}, timeout=900)
+    line = one_error_line(proc, 1, "image build failed at step")
     assert "warp build" in line  # the hint says how to reproduce it outside Docker
     assert_not_tagged(client, name)
 
 
 # -- building and running real apps -------------------------------------------
-
-import io
-import tarfile
-import time
-import urllib.error
-import urllib.request
 
 ARBITRARY_UID = "1000470000:0"
 MARKER = f"warp-marker-{RUN_ID}"
@@ -152,7 +122,7 @@ def pip_secrets(tmp_path_factory):
 def build(engine, app, name, env=None):
     """`warp image NAME --json` on ``app``; returns (parsed JSON, stderr)."""
     client, made = engine
-    proc = warp("image", name, "--app", str(app), "--base-image", BASE, "--json", env=env)
+    proc = warp("image", name, "--app", str(app), "--base-image", BASE, "--json", env=env, timeout=900)
     made.append(name)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(proc.stdout), proc.stderr
@@ -206,7 +176,7 @@ class Running:
             except (urllib.error.URLError, ConnectionError, OSError):
                 self.container.reload()
                 if self.container.status == "exited" or time.monotonic() > deadline:
-                    raise AssertionError(f"no answer on {path}; logs:\n{self.logs()}")
+                    raise AssertionError(f"no answer on {path}; logs:\n{self.logs()}") from None
                 time.sleep(0.2)
 
     def logs(self):
@@ -472,19 +442,13 @@ def test_django_app_with_collected_static_files(engine, base_image, tmp_path):
 
 
 def test_run_flag_starts_the_image_until_interrupted(engine, base_image, tmp_path):
-    import signal
-    import socket
-
     client, made = engine
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     app = write(tmp_path, PLAIN_WSGI)
     name = image_name("run")
     made.append(name)
-    env = dict(os.environ, WARP_PORT=str(port))
-    proc = subprocess.Popen([sys.executable, "-m", "warp.cli", "image", name, "--app", str(app), "--base-image", BASE, "--run"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    proc = subprocess.Popen(warp_command("image", name, "--app", str(app), "--base-image", BASE, "--run"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=warp_env(WARP_PORT=port))
     try:
         for line in proc.stdout:
             if f"http://127.0.0.1:{port}/" in line:

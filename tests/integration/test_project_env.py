@@ -3,16 +3,10 @@
 from pathlib import Path
 import os
 import subprocess
-import sys
 
 import pytest
 
-
-def warp(*args, cwd, env=None, input=None, timeout=180):
-    return subprocess.run(
-        [sys.executable, "-m", "warp.cli", *args], cwd=cwd, env=env, input=input,
-        capture_output=True, text=True, timeout=timeout,
-    )
+from support import warp
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +73,7 @@ def test_env_output_evaluates_in_bash(app, tmp_path):
     (app / ".warpdrive" / "environment").write_text('SHOUT="${GREETING:-none}!"\nexport QUOTED="it\'s $KEPT"\n')
     env = dict(os.environ, KEPT="from-process", PORT="9123")
     try:
-        printed = warp("env", "--app", str(app), cwd=tmp_path, env=env)
+        printed = warp("env", "--app", str(app), cwd=tmp_path, env={"KEPT": "from-process", "PORT": "9123"})
         assert printed.returncode == 0, printed.stderr
         script = printed.stdout + '\necho "$VIRTUAL_ENV|$PORT|$GREETING|$SHOUT|$QUOTED"; command -v python\n'
         shown = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=30)
@@ -94,8 +88,7 @@ def test_env_output_evaluates_in_bash(app, tmp_path):
 
 
 def test_shell_reads_commands_from_stdin_in_the_environment(app):
-    env = dict(os.environ, SHELL="/bin/sh")
-    result = warp("shell", cwd=app, env=env, input='echo "$VIRTUAL_ENV"; python -c "import sys; print(sys.prefix)"; exit 5\n')
+    result = warp("shell", cwd=app, env={"SHELL": "/bin/sh"}, input='echo "$VIRTUAL_ENV"; python -c "import sys; print(sys.prefix)"; exit 5\n')
     assert result.returncode == 5, result.stderr
     venv = str(app.resolve() / ".warp" / "venv")
     assert result.stdout.split() == [venv, venv]
@@ -135,7 +128,8 @@ def test_config_counts_environment_files_like_build_and_start(tmp_path):
 
     (tmp_path / ".s2i").mkdir()
     (tmp_path / ".s2i" / "environment").write_text("DISABLE_COLLECTSTATIC=1\nWEB_CONCURRENCY=3\n")
-    result = warp("config", "--json", cwd=tmp_path, env={k: v for k, v in os.environ.items() if k not in ("WEB_CONCURRENCY", "DISABLE_COLLECTSTATIC")})
+    # warp() leaves the caller's WEB_CONCURRENCY and DISABLE_COLLECTSTATIC out: the file's values count.
+    result = warp("config", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     rows = {row["name"]: row for row in json.loads(result.stdout)["settings"]}
     assert rows["disable_collectstatic"]["value"] is True

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from server_harness import SERVERS, Reader, connect, request
+from support.harness import SERVERS, Reader, connect, request
 
 
 def echo_app(environ, start_response):

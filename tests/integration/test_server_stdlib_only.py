@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from server_process import SRC, copy_apps
+from support import SRC, copy_apps, fetch, wait_for
 
 pytestmark = pytest.mark.skipif(sys.version_info < (3, 10), reason="needs sys.stdlib_module_names")
 
@@ -41,7 +41,7 @@ def warp_only_path(tmp_path):
 
 
 def test_every_server_module_imports_only_the_standard_library(warp_only_path):
-    names = ["warp.runtime.server." + m.name for m in pkgutil.iter_modules([str(SRC / "warp" / "server")])]
+    names = ["warp.runtime.server." + m.name for m in pkgutil.iter_modules([str(SRC / "warp" / "runtime" / "server")])]
     code = (f"import sys, json; sys.path.insert(0, {str(warp_only_path)!r}); "
             f"[__import__(n) for n in {names!r}]; print(json.dumps(sorted(sys.modules)))")
     result = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=60)
@@ -55,14 +55,13 @@ def test_a_serving_worker_has_only_standard_library_modules(warp_only_path, tmp_
     app_dir = copy_apps(tmp_path / "app")
     (app_dir / "static").mkdir()
     (app_dir / "static" / "a.txt").write_text("static file")
-    has_static = (SRC / "warp" / "server" / "static.py").exists()
     # -I: no PYTHONPATH, no user site, no current directory; the server adds the app
     # folder itself and we add only the warp symlink.
     boot = (f"import sys, runpy; sys.path.insert(0, {str(warp_only_path)!r}); "
             "sys.argv[0] = 'warp.runtime.server'; runpy.run_module('warp.runtime.server', run_name='__main__', alter_sys=True)")
     proc = subprocess.Popen(
         [sys.executable, "-I", "-c", boot, "modules:application", "--bind", "127.0.0.1:0",
-         "--workers", "1", "--stats", "off", *(["--static", "/static=static"] if has_static else [])],
+         "--workers", "1", "--stats", "off", "--static", "/static=static"],
         cwd=str(app_dir), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         port = None
@@ -71,25 +70,19 @@ def test_a_serving_worker_has_only_standard_library_modules(warp_only_path, tmp_
                 port = int(line.rsplit(":", 1)[1])
                 break
         assert port, "server did not start"
-        import http.client
-        from server_process import wait_for
 
-        def fetch(path):
+        def answer(path):
             try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-                conn.request("GET", path)
-                resp = conn.getresponse()
-                return resp.status, resp.read()
+                return fetch(port, path)
             except OSError:
                 return None
 
-        status, body = wait_for(lambda: fetch("/"), what="an answer")
+        status, body = wait_for(lambda: answer("/"), what="an answer")
         assert status == 200
         modules = json.loads(body)
         assert "warp.runtime.server.worker" in modules and "warp.runtime.server.wsgi" in modules
         assert _foreign(set(modules) - {"modules"}) == []  # minus the test app itself
-        if has_static:
-            assert fetch("/static/a.txt") == (200, b"static file")
+        assert fetch(port, "/static/a.txt") == (200, b"static file")
     finally:
         proc.terminate()
         proc.wait(30)

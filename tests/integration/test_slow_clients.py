@@ -11,8 +11,9 @@ import time
 
 import pytest
 
-from server_harness import SERVERS, Reader, connect, request
-from server_process import Server, copy_apps, wait_for
+from support.harness import SERVERS, Reader, connect, request
+from support import copy_apps
+from support.server import Server
 
 
 def hello(environ, start_response):

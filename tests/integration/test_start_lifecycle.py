@@ -6,11 +6,8 @@ import subprocess
 
 import pytest
 
-from start_support import Started, fetch, free_port, warp_command, warp_env, write
-
-
-def warp(*args, cwd, env=None, timeout=600):
-    return subprocess.run(warp_command(*args), cwd=cwd, env=env or warp_env(), capture_output=True, text=True, timeout=timeout)
+from support import fetch, free_port, warp, warp_command, warp_env, write
+from support.start import Started
 
 
 PLAIN_APP = {
@@ -131,7 +128,7 @@ def test_procfile_web_line_is_run_as_given_with_port_expanded(built):
 
 def test_health_checks_http_and_hooks(built, tmp_path):
     port = free_port()
-    env = warp_env(PORT=port)
+    env = {"PORT": port}
     down = warp("health", "--ready", cwd=built, env=env)
     assert down.returncode == 1
     assert len(down.stderr.strip().splitlines()) == 1 and "ready: GET http://127.0.0.1" in down.stderr
@@ -160,7 +157,7 @@ def test_server_args_from_setting_and_warpdrive_file_are_passed_through(built):
     (built / ".warpdrive").mkdir(exist_ok=True)
     (built / ".warpdrive" / "server_args").write_text("# extra flags\n--header-timeout 7\n")
     try:
-        result = warp("start", "--print", "--json", cwd=built, env=warp_env(WARP_SERVER_ARGS="--keepalive-timeout 3"))
+        result = warp("start", "--print", "--json", cwd=built, env={"WARP_SERVER_ARGS": "--keepalive-timeout 3"})
         assert result.returncode == 0, result.stderr
         argv = json.loads(result.stdout)["argv"]
         assert argv[-4:] == ["--keepalive-timeout", "3", "--header-timeout", "7"]

@@ -16,12 +16,14 @@ import time
 
 import pytest
 
-from start_support import (
-    Envs, Started, apxs_missing, children, base_python, fetch, free_port, httpd_missing,
-    make_world_readable_dir, warp_command, warp_env, write,
+from support import fetch, free_port, warp_command, warp_env, write
+from support.start import (
+    Envs, Started, apxs_missing, base_python, children, httpd_missing, make_world_readable_dir,
 )
 
-SERVERS = ("bundled", "gunicorn", "uwsgi", "waitress", "mod_wsgi", "uvicorn")
+# mod_wsgi needs Apache (httpd and apxs): its cases carry the apache marker.
+SERVERS = tuple(pytest.param(name, marks=pytest.mark.apache) if name == "mod_wsgi" else name
+                for name in ("bundled", "gunicorn", "uwsgi", "waitress", "mod_wsgi", "uvicorn"))
 
 
 def needs(server):
@@ -367,6 +369,7 @@ ORPHANS = {
 }
 
 
+@pytest.mark.root
 @pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0, reason="needs unshare and root for a PID namespace")
 @pytest.mark.parametrize("server", ["waitress", "uvicorn"])
 def test_as_pid_1_orphans_are_reaped_and_term_exits_0(server, start_base, shared_env):

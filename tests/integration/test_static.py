@@ -7,7 +7,9 @@ import os
 
 import pytest
 
-from server_harness import SERVERS, Reader, connect, request
+from support import copy_apps, wait_for
+from support.harness import SERVERS, Reader, connect, request
+from support.server import Server
 
 CSS = b"body { color: red; }\n" * 200
 
@@ -134,7 +136,6 @@ def test_keep_alive_across_static_and_app_requests(server):
 
 
 def test_real_server_serves_the_static_map_from_its_flag(tmp_path, static_root):
-    from server_process import Server, copy_apps
     app_dir = copy_apps(tmp_path / "app")
     with Server(app_dir, "hello:application", "--workers", "1", "--static",
                 f"/assets/={static_root}") as server:
@@ -146,5 +147,4 @@ def test_real_server_serves_the_static_map_from_its_flag(tmp_path, static_root):
 
 
 def wait_for_access(server, path):
-    from server_process import wait_for
     return wait_for(lambda: path in server.access_log() and server.access_log(), what="access log line")

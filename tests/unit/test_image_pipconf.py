@@ -1,7 +1,5 @@
 """Forwarding the host's pip settings: only what works in a container."""
 
-import subprocess
-import sys
 
 from warp.image.pipconf import build_files, parse_config_list, read_pip_config
 

@@ -63,4 +63,6 @@ def test_reuse_port_master_reserves_without_listening():
     own = listener.worker_socket()
     client = socket.create_connection(("127.0.0.1", port))
     conn, _ = own.accept()
-    conn.close(); client.close(); own.close()
+    conn.close()
+    client.close()
+    own.close()

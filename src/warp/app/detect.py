@@ -201,7 +201,10 @@ _WSGI_CODE = re.compile(r"^\s*def\s+\w+\s*\(\s*environ\s*,\s*start_response\s*\)
 def framework(root, names, files):
     """(framework Fact, django settings Fact) from the declared dependencies and the code."""
     root = Path(root)
-    rel = lambda p: str(Path(p).relative_to(root))
+
+    def rel(path):
+        return str(Path(path).relative_to(root))
+
     manage = root / "manage.py"
     if manage.is_file():
         match = _SETTINGS_RE.search(_read(manage))

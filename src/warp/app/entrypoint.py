@@ -29,6 +29,7 @@ from pathlib import Path
 import ast
 import os
 import re
+from typing import Optional
 
 from warp.core.errors import DetectError, ConfigError
 
@@ -79,9 +80,9 @@ class EntryPoint:
     reason: str
     source: str = ""
     steps: tuple = ()
-    config_file: str = None
+    config_file: Optional[str] = None
     shell: bool = False
-    server: str = None
+    server: Optional[str] = None
     server_reason: str = ""
 
     @property

@@ -11,7 +11,8 @@ Precedence, highest first: command-line flag, environment variable,
 ``warp.yaml``, a value warp detected in the application, the default.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Optional
 from pathlib import Path
 import difflib
 import os
@@ -127,7 +128,7 @@ class Setting:
     default: object
     doc: str
     env: tuple = ()
-    flag: str = None
+    flag: Optional[str] = None
     group: str = "build"
 
     @property
@@ -186,7 +187,7 @@ class Config:
 
     values: dict
     sources: dict
-    path: Path = None  # the warp.yaml read, if any
+    path: Optional[Path] = None  # the warp.yaml read, if any
 
     def __getattr__(self, name):
         try:

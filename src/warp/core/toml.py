@@ -5,10 +5,11 @@ on tomli, the same parser under its original name.
 """
 
 import re
+import sys
 
-try:
+if sys.version_info >= (3, 11):
     import tomllib
-except ImportError:  # Python < 3.11
+else:
     import tomli as tomllib
 
 from warp.core.errors import DetectError

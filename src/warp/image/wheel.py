@@ -98,7 +98,7 @@ def build_wheel():
     version = warp.__version__
     dist_info = f"warp-{version}.dist-info"
     entries = [(name, path.read_bytes(), 0o755 if path.stat().st_mode & 0o111 else 0o644) for name, path in _files()]
-    metadata = [f"Metadata-Version: 2.1", "Name: warp", f"Version: {version}"]
+    metadata = ["Metadata-Version: 2.1", "Name: warp", f"Version: {version}"]
     metadata += [f"Requires-Dist: {r}" for r in requirements()]
     entries += [
         (f"{dist_info}/METADATA", ("\n".join(metadata) + "\n").encode(), 0o644),

@@ -31,7 +31,7 @@ def status(app_dir: str = ".", stats_address: str = "", timeout: float = 5.0) ->
             "start it with `warp start` in that folder, or pass the server's --stats address") from None
 
 
-def _size(num: int) -> str:
+def _size(num: float) -> str:
     if not num:
         return "-"
     for unit in ("B", "KiB", "MiB", "GiB"):

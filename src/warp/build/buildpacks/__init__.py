@@ -15,6 +15,7 @@ happens in ``warp.app.detect`` before anything is installed.
 from dataclasses import dataclass
 from pathlib import Path
 import importlib
+from typing import Optional
 
 from warp.core.toml import load_toml
 from warp.core.errors import BuildError
@@ -32,7 +33,7 @@ class BuildContext:
     python: Path  # the app environment's interpreter to install into
     environ: dict  # environment for every command run (venv first on PATH)
     installer: str = "pip"  # "pip" or "uv"
-    wheelhouse: Path = None
+    wheelhouse: Optional[Path] = None
     no_index: bool = False
     progress: object = None  # callable(line) for short progress lines
     detection: object = None  # warp.app.detect.Detection; detected again when None

@@ -97,7 +97,8 @@ class Arbiter:
         self.requests_at_reap = 0              # requests of workers already gone
         self._preload_modules: Optional[set] = None
         self._wake_r = self._wake_w = -1
-        self.scoreboard: Optional[sb.Scoreboard] = None
+        # Made in setup(), once the worker and thread counts are known.
+        self.scoreboard: sb.Scoreboard
 
     # --- setup --------------------------------------------------------------------------
 
@@ -458,8 +459,7 @@ class Arbiter:
         old = [w for w in self.workers.values()
                if w.generation != self.generation and w.stopping_since is None]
         if old:
-            ready = sum(1 for w in current
-                        if self.scoreboard.read(w.slot).state == sb.READY)
+            ready = sum(self.scoreboard.read(w.slot).state == sb.READY for w in current)
             if ready >= min(self.target, len(current)) and ready > 0:
                 for record in old:
                     self.retire(record, "reload")

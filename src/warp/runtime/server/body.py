@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import tempfile
+import typing
 
 from warp.runtime.server import grammar
 from warp.runtime.server.http import BadRequest, ContentTooLarge, FieldsTooLarge, Limits
@@ -28,7 +29,7 @@ class BodyBuffer:
 
     def __init__(self) -> None:
         self._mem = bytearray()
-        self._file = None
+        self._file: typing.Optional[typing.IO[bytes]] = None
         self.size = 0
 
     def write(self, data) -> None:

@@ -240,7 +240,7 @@ def settings_markdown() -> str:
         meta = f.metadata
         if f.name == "app":
             continue
-        if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        if f.default_factory is not dataclasses.MISSING:
             default = "0.0.0.0:$PORT" if f.name == "bind" else ", ".join(f.default_factory()) or "-"
         elif meta["kind"] == "flag":
             default = "off"
@@ -289,8 +289,8 @@ def _convert(f: dataclasses.Field, raw: Any, origin: str) -> Any:
         if meta["kind"] == "flag":
             return raw if isinstance(raw, bool) else _bool(raw)
         if meta["kind"] == "list":
-            items = raw if isinstance(raw, list) else str(raw).split(",")
-            items = tuple(item.strip() for item in items if item.strip())
+            given = raw if isinstance(raw, list) else str(raw).split(",")
+            items = tuple(item.strip() for item in given if item.strip())
             if not items:
                 raise ValueError("needs at least one value")
             return tuple(parse(item) for item in items) if parse else items

@@ -21,7 +21,6 @@ import os
 import select
 import selectors
 import socket
-import sys
 import time
 
 from warp.runtime.server import wsgi
@@ -110,7 +109,7 @@ class Connection:
         self.reader = RequestReader(service.limits)
         self.state = IDLE
         self.deadline = 0.0
-        self.environ = None
+        self.environ: wsgi.EnvironBuilder | None = None
         self.keep_alive = True
         self.requests = 0
         self.registered = False

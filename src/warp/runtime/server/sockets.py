@@ -22,7 +22,7 @@ import os
 import socket
 import stat
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 
 class BindError(OSError):
@@ -33,12 +33,19 @@ class BindError(OSError):
 class Address:
     family: int
     # (host, port) for TCP, a path for UNIX sockets
-    sockaddr: object
+    sockaddr: Union[str, Tuple[str, int]]
     text: str
 
     @property
     def is_unix(self) -> bool:
         return self.family == socket.AF_UNIX
+
+    @property
+    def path(self) -> str:
+        """The socket file of a UNIX address."""
+        if not isinstance(self.sockaddr, str):
+            raise ValueError(f"{self.text} is not a UNIX socket address")
+        return self.sockaddr
 
 
 def parse_address(text: str) -> Address:
@@ -83,7 +90,7 @@ def parse_address(text: str) -> Address:
         except socket.gaierror as exc:
             raise BindError(f"bind address {text!r}: cannot resolve {host!r}: {exc.strerror}") from None
         family, _, _, _, sockaddr = infos[0]
-        host = sockaddr[0]
+        host = str(sockaddr[0])
     shown = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
     return Address(family, (host, port), shown)
 
@@ -135,7 +142,7 @@ class Listener:
             self.sock = sock
             return
         if address.is_unix:
-            _remove_stale_unix_socket(address.sockaddr)
+            _remove_stale_unix_socket(address.path)
         self.sock = _new_socket(address, self.reuse_port)
         try:
             self.sock.bind(address.sockaddr)
@@ -151,7 +158,7 @@ class Listener:
                 hint = "; ports below 1024 need privileges: use a higher port"
             raise BindError(f"cannot bind {address.text}: {reason}{hint}") from None
         if address.is_unix:
-            st = os.stat(address.sockaddr)
+            st = os.stat(address.path)
             self._unix_inode = (st.st_dev, st.st_ino)
 
     @property
@@ -195,9 +202,9 @@ class Listener:
             pass
         if unlink and self._unix_inode is not None:
             try:
-                st = os.stat(self.address.sockaddr)
+                st = os.stat(self.address.path)
                 if (st.st_dev, st.st_ino) == self._unix_inode:
-                    os.unlink(self.address.sockaddr)
+                    os.unlink(self.address.path)
             except OSError:
                 pass
 

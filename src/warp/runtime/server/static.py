@@ -53,7 +53,7 @@ def content_type(name: str) -> str:
 
 def accepted_codings(header: str | None) -> set:
     """Codings with q > 0 in an Accept-Encoding value (RFC 9110 12.5.3)."""
-    accepted = set()
+    accepted: set[str] = set()
     if not header:
         return accepted
     for item in header.split(","):
@@ -155,11 +155,10 @@ class StaticFiles:
     def resolve(self, path: str):
         """(mount root, real file path) for a raw URL path, or None when it does not
         name a file inside the folder."""
-        for prefix, root in self.mounts:
-            if path.startswith(prefix):
-                break
-        else:
+        mount = next(((prefix, root) for prefix, root in self.mounts if path.startswith(prefix)), None)
+        if mount is None:
             return None
+        prefix, root = mount
         rel = path[len(prefix):]
         if "%" in rel:
             try:

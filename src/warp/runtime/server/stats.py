@@ -21,7 +21,10 @@ import json
 import os
 import socket
 import tempfile
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple, Union
+
+# (socket family, address): a path for AF_UNIX, (host, port) for AF_INET/AF_INET6.
+StatsAddress = Tuple[int, Union[str, Tuple[str, int]]]
 
 RUN_DIR = os.path.join(".warp", "run")
 SOCKET_NAME = "stats.sock"
@@ -53,7 +56,7 @@ def candidates(app_dir: str) -> List[str]:
     return paths
 
 
-def parse_stats_address(text: str) -> Tuple[int, object]:
+def parse_stats_address(text: str) -> StatsAddress:
     """(family, address) for an explicit --stats value."""
     raw = text.strip()
     if raw.startswith("unix:"):
@@ -181,7 +184,7 @@ class StatsServer:
                 pass
 
 
-def read_stats(address: Tuple[int, object], timeout: float = 5.0) -> dict:
+def read_stats(address: StatsAddress, timeout: float = 5.0) -> dict:
     """Connect to a stats socket and return its JSON document."""
     family, sockaddr = address
     sock = socket.socket(family, socket.SOCK_STREAM)

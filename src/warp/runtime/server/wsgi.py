@@ -258,9 +258,9 @@ class Response:
     def __init__(self, conn, req) -> None:
         self.conn = conn
         self.req = req
-        self.status = None
+        self.status: str | None = None
         self.code = 0
-        self.headers = None
+        self.headers: list[tuple[str, str]] = []
         self.head_sent = False
         self.chunked = False
         self.remaining = -1      # bytes the declared Content-Length still allows
@@ -313,6 +313,8 @@ class Response:
         req = self.req
         code = self.code
         self.no_body = req.method == "HEAD" or code in _NO_BODY_STATUSES
+        # Only reached after start_response: write() and the result loop check it first.
+        assert self.status is not None
         parts = ["HTTP/1.1 ", self.status, "\r\n"]
         length = -1
         for name, value in self.headers:

@@ -1,4 +1,4 @@
-"""Helpers for `warp start` tests: app environments, small apps, a running `warp start` process.
+"""`warp start` in the background, and the app environments the server tests share.
 
 Environments are shared per session (installing Django, Flask and six servers
 once). Apache refuses to run as root, so under root mod_wsgi-express runs its
@@ -12,19 +12,20 @@ import http.client
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import textwrap
 import threading
 import time
 
-from warp.launch import server_module
 from warp.core.settings import SERVERS
+from warp.launch import WHITENOISE as WHITENOISE_PINS
+from warp.launch import server_module
+
+from support.cli import warp_command
+from support.net import fetch
 
 SERVER_PINS = [req for name in SERVERS for req in server_module(name).REQUIREMENTS]
-from warp.launch import WHITENOISE as WHITENOISE_PINS
 
 
 def _world_traversable(path):
@@ -102,48 +103,6 @@ class Envs:
                 servers = [p for p in SERVER_PINS if not (p.startswith("mod_wsgi") and (self.apache_python() or apxs_missing()))]
                 self.made[key] = make_venv(path, APP_PACKAGES[kind] + servers)
         return self.made[key]
-
-
-def write(root, files):
-    for name, text in files.items():
-        target = root / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(textwrap.dedent(text).lstrip())
-    return root
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def fetch(port, path, timeout=10, host="127.0.0.1"):
-    connection = http.client.HTTPConnection(host, port, timeout=timeout)
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
-
-
-def warp_command(*args):
-    return [sys.executable, "-m", "warp.cli", *args]
-
-
-def warp_env(venv=None, **extra):
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
-    # warp itself must be importable by the warp process (editable install in CI; src in a worktree).
-    src = Path(__file__).resolve().parents[2] / "src"
-    env["PYTHONPATH"] = str(src)
-    for name in ("WEB_CONCURRENCY", "PORT", "WARP_SERVER", "APP_MODULE", "WARP_VENV"):
-        env.pop(name, None)
-    if venv is not None:
-        env["WARP_VENV"] = str(venv)
-    env.update({key: str(value) for key, value in extra.items()})
-    return env
 
 
 class Started:

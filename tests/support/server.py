@@ -1,47 +1,24 @@
-"""Start the real bundled server (`python -m warp.runtime.server`) as a subprocess on a free
-port, poll until it answers, and talk HTTP to it. Shared by the process-model tests."""
+"""The real bundled server (`python -m warp.runtime.server`) as a subprocess on a free
+port: wait until it answers, talk HTTP to it, read its stats, stop it and its workers."""
 
 from __future__ import annotations
 
 import http.client
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
+from typing import Optional
 
-REPO = Path(__file__).resolve().parents[2]
-SRC = REPO / "src"
-APPS = REPO / "tests" / "apps"
-
-
-def wait_for(predicate, timeout=15.0, interval=0.05, what="condition"):
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(interval)
-
-
-def copy_apps(dest: Path) -> Path:
-    """A private app folder holding copies of tests/apps (tests may edit them)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for app in APPS.glob("*.py"):
-        shutil.copy(app, dest / app.name)
-    return dest
+from support.net import wait_for
+from support.paths import SRC
 
 
 class Server:
     def __init__(self, app_dir: Path, spec: str = "hello:application", *args: str,
-                 env: dict = None, bind: str = "127.0.0.1:0") -> None:
+                 env: Optional[dict] = None, bind: str = "127.0.0.1:0") -> None:
         self.app_dir = Path(app_dir)
         self.err_path = self.app_dir / "server.err"
         self.out_path = self.app_dir / "server.out"
@@ -69,7 +46,7 @@ class Server:
         self.port = int(match.group(2))
         return self
 
-    def wait_serving(self, workers: int = None, timeout=20.0) -> "Server":
+    def wait_serving(self, workers: Optional[int] = None, timeout=20.0) -> "Server":
         """Listening, and (optionally) ``workers`` workers ready according to stats."""
         self.wait_listening(timeout)
         if workers is not None:
@@ -150,11 +127,3 @@ class Server:
 
 def pid_of(body: str) -> int:
     return int(body.rsplit("pid", 1)[1])
-
-
-def connect_refused(host: str, port: int) -> bool:
-    try:
-        socket.create_connection((host, port), timeout=2).close()
-        return False
-    except ConnectionRefusedError:
-        return True
