@@ -333,5 +333,64 @@ def health_command(app_dir, which, timeout):
     click.echo(f"{result.check}: ok ({result.how}: {result.detail})")
 
 
+_MULTIPLE = {"deploy_env", "deploy_secrets", "deploy_scale"}
+
+
+def _deploy_options(command):
+    """One click option per deploy setting that declares a flag (see warp.core.settings)."""
+    from warp.core.settings import SETTINGS
+
+    for setting in reversed([s for s in SETTINGS if s.group == "deploy" and s.flag]):
+        multiple = setting.name in _MULTIPLE
+        command = click.option(setting.flag, setting.name, default=None, multiple=multiple, metavar=setting.type_name,
+                               help=f"{setting.doc} (setting: {setting.name})")(command)
+    return command
+
+
+def _deploy_flags(flags):
+    # A repeated flag arrives as a tuple; none given means "not set" (None).
+    return {name: (list(value) if value else None) if name in _MULTIPLE else value for name, value in flags.items()}
+
+
+def _default_name(app_dir):
+    import os
+    import re
+
+    name = re.sub(r"[^a-z0-9-]+", "-", os.path.basename(os.path.abspath(app_dir)).lower()).strip("-")
+    return name if re.match(r"^[a-z]", name or "") else f"app-{name}".strip("-")
+
+
+@main.group("manifest")
+def manifest_group():
+    """Describe the app for another engine, without contacting it."""
+
+
+@manifest_group.command("kubernetes")
+@app_option
+@click.option("--name", default=None, help="Name of the objects (default: the app folder's name).")
+@click.option("-o", "--output", "output_dir", default=None, type=click.Path(file_okay=False),
+              help="Write one file per object into this folder instead of printing them.")
+@json_option
+@_deploy_options
+def manifest_kubernetes_command(app_dir, name, output_dir, as_json, **flags):
+    """Print (or write with -o DIR) the Kubernetes manifests of the app."""
+    from warp.deploy import kubernetes
+    from warp.deploy.spec import open_for_deploy
+
+    spec = _run(lambda: open_for_deploy(app_dir, name or _default_name(app_dir), _deploy_flags(flags)), as_json)
+    if output_dir:
+        paths = _run(lambda: kubernetes.write(spec, output_dir), as_json)
+        if as_json:
+            _emit_json({"ok": True, "files": [str(p) for p in paths]})
+        else:
+            for path in paths:
+                click.echo(str(path))
+        return
+    if as_json:
+        _emit_json({"ok": True, "objects": [obj for _, obj in kubernetes.manifests(spec)]})
+        return
+    click.echo(kubernetes.render(spec), nl=False)
+
+
 if __name__ == "__main__":
     main()

@@ -95,6 +95,66 @@ def _to_static_map(value):
     return result
 
 
+def _pairs(value, what):
+    """(key, value) pairs from a YAML mapping, a list of KEY=VALUE (repeated flags) or a comma-separated string."""
+    if isinstance(value, dict):
+        return [(str(k).strip(), v) for k, v in value.items()]
+    items = value if isinstance(value, list) else str(value).split(",")
+    pairs = []
+    for item in items:
+        item = str(item).strip()
+        if not item:
+            continue
+        if "=" not in item:
+            raise ValueError(f"expected {what}, got {item!r}")
+        key, val = item.split("=", 1)
+        pairs.append((key.strip(), val.strip()))
+    return pairs
+
+
+def _to_env_map(value):
+    """NAME=VALUE pairs: a YAML mapping, repeated ``--env NAME=VALUE`` or ``A=1,B=2``."""
+    result = {}
+    for key, val in _pairs(value, "NAME=VALUE"):
+        if not key or not all(c.isalnum() or c in "_.-" for c in key):
+            raise ValueError(f"{key!r} is not a usable name (letters, digits, _ . -)")
+        if isinstance(val, (dict, list)):
+            raise ValueError(f"{key}: expected a single value")
+        result[key] = "" if val is None else (str(val).lower() if isinstance(val, bool) else str(val))
+    return result
+
+
+def _to_counts(value):
+    """Process type -> count: ``web=3,worker=2`` or a YAML mapping."""
+    result = {}
+    for key, val in _pairs(value, "TYPE=COUNT"):
+        if not key:
+            raise ValueError("a process type name is empty")
+        text = str(val).strip()
+        if isinstance(val, bool) or not text.isdigit():
+            raise ValueError(f"{key}={val!r}: expected a whole number of replicas")
+        result[key] = int(text)
+    return result
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "ki": 1024, "kb": 1024, "m": 1024**2, "mi": 1024**2, "mb": 1024**2,
+               "g": 1024**3, "gi": 1024**3, "gb": 1024**3}
+
+
+def _to_size(value):
+    """Bytes from ``512M``, ``1G``, ``256Mi`` (binary units, as Docker's --memory reads them) or a byte count."""
+    text = str(value).strip().lower()
+    number = text.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = text[len(number):]
+    try:
+        amount = float(number)
+    except ValueError:
+        raise ValueError("expected a size such as 512M or 1G") from None
+    if unit not in _SIZE_UNITS or amount <= 0 or isinstance(value, bool):
+        raise ValueError("expected a size such as 512M or 1G")
+    return int(amount * _SIZE_UNITS[unit])
+
+
 def _choice(*choices):
     def parse(value):
         text = str(value).strip().lower()
@@ -114,6 +174,9 @@ TYPE_NAMES = {
     _to_str: "string",
     _to_list: "list",
     _to_static_map: "map",
+    _to_env_map: "map",
+    _to_counts: "map",
+    _to_size: "size",
 }
 
 SERVERS = ("bundled", "gunicorn", "uwsgi", "waitress", "mod_wsgi", "uvicorn")
@@ -176,7 +239,30 @@ SETTINGS = (
     Setting("health_path", _to_str, "/", "Path fetched by `warp health` when no alive/ready hook exists.", group="start"),
     # -- warp image
     Setting("base_image", _to_str, None, "Base image for `warp image` (default python:X.Y-slim for the detected version).", flag="--base-image", group="image"),
+    # -- warp deploy (Docker Swarm) and warp manifest kubernetes; in warp.yaml
+    # also as a `deploy:` mapping without the prefix (deploy: {scale: {web: 2}}).
+    Setting("deploy_image", _to_str, None, "Image the services run (default: the deploy's NAME, as `warp image NAME` tags it).", flag="--image", group="deploy"),
+    Setting("deploy_scale", _to_counts, {}, "Replicas per process type, e.g. web=3,worker=2 (1 for each type not named).", flag="--scale", group="deploy"),
+    Setting("deploy_publish", _to_int, None, "Port the web service is published on (default: the app's port; 0: not published, reachable on its own network only).", flag="--publish", group="deploy"),
+    Setting("deploy_publish_mode", _choice("ingress", "host"), "ingress", "Swarm publishing: ingress (routing mesh, any node answers) or host (the node running a replica, one replica per node).", flag="--publish-mode", group="deploy"),
+    Setting("deploy_endpoint_mode", _choice("vip", "dnsrr"), "vip", "Swarm service address: a virtual IP, or DNS round robin over the replicas' own addresses.", flag="--endpoint-mode", group="deploy"),
+    Setting("deploy_cpus", _to_number, None, "CPU limit per replica (e.g. 0.5); WEB_CONCURRENCY is derived from it unless workers is set.", flag="--cpus", group="deploy"),
+    Setting("deploy_memory", _to_size, None, "Memory limit per replica (e.g. 512M).", flag="--memory", group="deploy"),
+    Setting("deploy_env", _to_env_map, {}, "Environment of every process type: NAME=VALUE (flag repeated, or a mapping in warp.yaml).", flag="--env", group="deploy"),
+    Setting("deploy_secrets", _to_env_map, {}, "Secrets as NAME=FILE; each reaches the app as the file /run/secrets/NAME, never as environment.", flag="--secret", group="deploy"),
+    Setting("deploy_monitor", _to_int, 10, "Seconds each updated replica is watched before the next; a failure in that window rolls the update back.", group="deploy"),
+    Setting("deploy_startup_timeout", _to_int, 60, "Seconds a new replica may take to become healthy (Swarm start period, Kubernetes startupProbe).", group="deploy"),
+    Setting("deploy_health_interval", _to_int, 5, "Seconds between health checks of a running replica.", group="deploy"),
+    Setting("deploy_timeout", _to_int, 600, "Seconds `warp deploy` waits for an update (or the release task) to finish before giving up.", flag="--timeout", group="deploy"),
+    Setting("deploy_read_only", _to_bool, True, "Run with a read-only root filesystem (writable: /tmp and warp's run folder).", group="deploy"),
+    Setting("deploy_drain", _to_int, 5, "Seconds a stopping Kubernetes pod waits (preStop) so endpoints stop sending it traffic before TERM.", group="deploy"),
+    Setting("deploy_autoscale", _to_str, None, "Kubernetes only: MIN-MAX replicas of web for a HorizontalPodAutoscaler (needs deploy_cpus).", group="deploy"),
+    Setting("deploy_autoscale_cpu", _to_int, 70, "Kubernetes only: average CPU utilisation (% of the request) the autoscaler aims at.", group="deploy"),
 )
+
+# A mapping in warp.yaml whose keys are settings named with a prefix:
+# `deploy: {scale: ...}` is `deploy_scale: ...`.
+SECTIONS = {"deploy": "deploy_"}
 
 BY_NAME = {setting.name: setting for setting in SETTINGS}
 
@@ -227,9 +313,23 @@ def read_config_file(app_dir):
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: expected a mapping of settings at the top level", "write `key: value` lines, e.g. `server: gunicorn`")
     lines = {}
-    for key_node, _ in node.value:
+    for key_node, value_node in node.value:
         lines[key_node.value] = key_node.start_mark.line + 1
-    return path, {key: (value, lines.get(str(key))) for key, value in data.items()}
+        if key_node.value in SECTIONS and isinstance(value_node, yaml.MappingNode):
+            for sub_key, _ in value_node.value:
+                lines[SECTIONS[key_node.value] + str(sub_key.value)] = sub_key.start_mark.line + 1
+    result = {}
+    for key, value in data.items():
+        if key in SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{path}:{lines.get(str(key))}: {key}: expected a mapping of settings",
+                                  f"write e.g. `{key}:` then indented `key: value` lines")
+            for sub_key, sub_value in value.items():
+                name = SECTIONS[key] + str(sub_key)
+                result[name] = (sub_value, lines.get(name))
+            continue
+        result[key] = (value, lines.get(str(key)))
+    return path, result
 
 
 def _parse(setting, raw, where):
