@@ -28,6 +28,7 @@ What the objects carry, and why:
 """
 
 from pathlib import Path
+from typing import Any, Dict
 import hashlib
 import math
 import os
@@ -91,7 +92,7 @@ def _resources(spec: AppSpec) -> dict:
 
 
 def _env(spec: AppSpec, process: Process) -> list:
-    env = {"PORT": str(spec.port)}
+    env: Dict[str, str] = {"PORT": str(spec.port)}
     if process.is_web and spec.web_concurrency:
         env["WEB_CONCURRENCY"] = spec.web_concurrency
     env.update(spec.env)
@@ -123,7 +124,7 @@ def _probes(spec: AppSpec) -> dict:
 
 
 def _container(spec: AppSpec, process: Process, long_running: bool = True) -> dict:
-    container = {
+    container: Dict[str, Any] = {
         "name": k8s_name(process.type),
         "image": spec.image,
         "imagePullPolicy": "IfNotPresent",
@@ -146,7 +147,7 @@ def _container(spec: AppSpec, process: Process, long_running: bool = True) -> di
         "readOnlyRootFilesystem": spec.read_only,
         "runAsNonRoot": True,
     }
-    mounts = [{"name": "tmp", "mountPath": "/tmp"}, {"name": "warp-run", "mountPath": RUN_DIR}]
+    mounts: list = [{"name": "tmp", "mountPath": "/tmp"}, {"name": "warp-run", "mountPath": RUN_DIR}]
     if spec.secrets:
         mounts.append({"name": "secrets", "mountPath": SECRETS_DIR, "readOnly": True})
     container["volumeMounts"] = mounts
@@ -162,7 +163,7 @@ def _pod_spec(spec: AppSpec, process: Process, long_running: bool = True) -> dic
             "defaultMode": 0o440,
             "items": [{"key": name, "path": name} for name in sorted(spec.secrets)],
         }})
-    pod = {
+    pod: Dict[str, Any] = {
         "automountServiceAccountToken": False,
         "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
         "containers": [_container(spec, process, long_running)],
@@ -224,6 +225,7 @@ def disruption_budget(spec: AppSpec, process: Process) -> dict:
 
 
 def autoscaler(spec: AppSpec, process: Process) -> dict:
+    assert spec.autoscale is not None
     low, high = spec.autoscale
     return {
         "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
@@ -240,6 +242,7 @@ def autoscaler(spec: AppSpec, process: Process) -> dict:
 
 def release_job(spec: AppSpec) -> dict:
     process = spec.release
+    assert process is not None
     return {
         "apiVersion": "batch/v1", "kind": "Job",
         "metadata": {"name": release_job_name(spec), "labels": labels(spec, process)},

@@ -8,8 +8,9 @@ type, the ``release`` task, health checks, limits, environment and secrets.
 drive both.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
 import math
 import re
 
@@ -35,7 +36,7 @@ class Process:
     """One process type: ``args`` follow the image's entrypoint (warp-entrypoint)."""
 
     type: str
-    args: tuple
+    args: Tuple[str, ...]
     replicas: int = 1
 
     @property
@@ -54,8 +55,8 @@ class Health:
 
     kind: str  # "http" or "exec"
     path: str
-    alive: tuple
-    ready: tuple
+    alive: Tuple[str, ...]
+    ready: Tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -66,14 +67,14 @@ class AppSpec:
     publish: int  # 0: not published
     publish_mode: str
     endpoint_mode: str
-    processes: tuple  # long-running Process, web first
-    release: object  # Process or None
-    env: dict  # for every process type
-    web_concurrency: object  # str or None: WEB_CONCURRENCY for web
+    processes: Tuple[Process, ...]  # long-running, web first
+    release: Optional[Process]
+    env: Dict[str, str]  # for every process type
+    web_concurrency: Optional[str]  # WEB_CONCURRENCY for web
     concurrency_reason: str
-    cpus: object  # float or None
-    memory: object  # bytes or None
-    secrets: dict  # name -> Path of the file on this machine
+    cpus: Optional[float]
+    memory: Optional[int]  # bytes
+    secrets: Dict[str, Path]  # name -> the file on this machine
     graceful_timeout: int
     stop_grace: int  # seconds between TERM and KILL, above graceful_timeout
     startup_timeout: int
@@ -82,10 +83,9 @@ class AppSpec:
     timeout: int
     read_only: bool
     drain: int
-    autoscale: object  # (min, max) or None
+    autoscale: Optional[Tuple[int, int]]  # (min, max)
     autoscale_cpu: int
     health: Health
-    labels: dict = field(default_factory=dict)
 
     def process(self, type_name: str) -> Process:
         for process in self.processes:
@@ -140,13 +140,13 @@ def _has_web(project: Project, types: dict) -> bool:
     return True
 
 
-def _args(type_name: str) -> tuple:
+def _args(type_name: str) -> Tuple[str, ...]:
     if type_name == WEB:
         return ("warp", "start", "--app", APP_DIR)
     return ("warp", "start", type_name, "--app", APP_DIR)
 
 
-def concurrency(config, cpus, memory) -> tuple:
+def concurrency(config: Any, cpus: Optional[float], memory: Optional[int]) -> Tuple[Optional[str], str]:
     """(WEB_CONCURRENCY or None, why): the workers setting, else Heroku's rule on the limits."""
     if config.workers is not None and config.source("workers") != "default":
         return str(config.workers), f"workers from {config.source('workers')}"
@@ -190,7 +190,7 @@ def _secrets(project: Project, config) -> dict:
     return secrets
 
 
-def _autoscale(config, cpus):
+def _autoscale(config: Any, cpus: Optional[float]) -> Optional[Tuple[int, int]]:
     text = config.deploy_autoscale
     if not text:
         return None
@@ -218,7 +218,7 @@ def plan(project: Project, name: str) -> AppSpec:
             f"deploy_scale names {', '.join(unknown)}, not a process type of this app (from {config.source('deploy_scale')})",
             "process types: " + (", ".join(long_running) or "none") + " (web from the entry point, others from the Procfile)",
         )
-    seen = {}
+    seen: Dict[str, str] = {}
     for type_name in long_running:
         other = seen.setdefault(k8s_name(type_name), type_name)
         if other != type_name:
@@ -258,8 +258,8 @@ def plan(project: Project, name: str) -> AppSpec:
     )
 
 
-def open_for_deploy(app_dir: str, name: str, flags: dict = None) -> AppSpec:
+def open_for_deploy(app_dir: str, name: str, flags: Optional[Dict[str, Any]] = None) -> AppSpec:
     """Read the app in ``app_dir`` (environment files included) and plan it as ``name``."""
-    from warp.core.environment import open_app
+    from warp.core.project import open_project
 
-    return plan(open_app(app_dir, flags=flags), name)
+    return plan(open_project(app_dir, flags=flags), name)
