@@ -10,10 +10,10 @@ warp's test environment anyway, as the tool that installs uv.lock.
 from pathlib import Path
 import hashlib
 import json
-import re
 import subprocess
 import sys
 
+from warp.app.requirements import canonical_name
 from warp.build import venv as venvs
 from warp.build.buildpacks.pipfile import pipfile_hash
 
@@ -34,7 +34,7 @@ def wheels_in(folder):
     for path in sorted(Path(folder).glob("*.whl")):
         name, version = path.name.split("-")[:2]
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        found[re.sub(r"[-_.]+", "-", name).lower()] = (name, version, f"sha256:{digest}")
+        found[canonical_name(name)] = (name, version, f"sha256:{digest}")
     return found
 
 

@@ -78,3 +78,13 @@ def test_clone_rewrites_own_paths_without_touching_the_source(tmp_path):
     # Untouched files share the inode (hard link): nothing was rewritten or reinstalled.
     assert (dst / "lib" / "module.py").stat().st_ino == (src / "lib" / "module.py").stat().st_ino
     assert os.readlink(dst / "bin" / "python") == "/usr/bin/python3"
+
+
+def test_orphans_are_the_dropped_and_what_only_they_needed():
+    from warp.build.venv import orphans
+
+    installed = [("Flask", ["Werkzeug>=3", "click>=8", "blinker; python_version<'4'"]), ("Werkzeug", ["MarkupSafe>=2"]),
+                 ("click", []), ("blinker", []), ("MarkupSafe", []), ("Jinja2", ["MarkupSafe"]), ("pip", [])]
+    assert orphans(installed, ["flask"], ["jinja2", "pip"]) == ["blinker", "click", "flask", "werkzeug"]
+    assert orphans(installed, ["Flask"], ["Click", "pip"]) == ["blinker", "flask", "werkzeug"]
+    assert orphans(installed, ["not-installed"], ["pip"]) == []

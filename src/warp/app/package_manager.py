@@ -13,6 +13,7 @@ from pathlib import Path
 import configparser
 import re
 
+from warp.app.requirements import canonical_name, read_requirements, requirement_name
 from warp.core.toml import load_toml
 from warp.core.errors import ConfigError, DetectError
 
@@ -105,38 +106,17 @@ def choose(root, setting="auto", source="default"):
     return Choice(None, (), "no dependency file (requirements.txt, pyproject.toml, setup.py, Pipfile.lock, poetry.lock, uv.lock)")
 
 
-_REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
-
-
-def canonical(name):
-    """A distribution name as the index compares them (PEP 503)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def _requirement_names(lines):
+    """Canonical names of the requirement lines among ``lines`` (options, paths and URLs name nothing)."""
     names = set()
     for line in lines:
-        line = line.split(" #", 1)[0].strip()
-        if not line or line.startswith(("#", "-", ".", "/")) or "://" in line:
+        line = line.strip()
+        if not line or line.startswith(("#", "-", ".", "/")) or re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", line):
             continue
-        match = _REQ_NAME.match(line)
-        if match:
-            names.add(canonical(match.group(1)))
+        name = requirement_name(line)
+        if name:
+            names.add(name)
     return names
-
-
-def requirement_files(path, seen=None):
-    """``path`` and every file it includes with -r/-c, recursively."""
-    seen = [] if seen is None else seen
-    path = Path(path)
-    if path in seen or not path.is_file():
-        return seen
-    seen.append(path)
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        match = re.match(r"^\s*(?:-r|--requirement|-c|--constraint)\s*=?\s*(\S+)", line)
-        if match:
-            requirement_files(path.parent / match.group(1), seen)
-    return seen
 
 
 def declared_names(root, choice):
@@ -144,8 +124,9 @@ def declared_names(root, choice):
     root = Path(root)
     names = set()
     if choice.name == "requirements":
-        for path in requirement_files(root / "requirements.txt"):
-            names |= _requirement_names(path.read_text(encoding="utf-8", errors="replace").splitlines())
+        for entry in read_requirements(root / "requirements.txt"):
+            if not entry.constraint:
+                names |= _requirement_names(entry.lines)
     elif choice.name == "pipfile":
         import json
 
@@ -153,14 +134,14 @@ def declared_names(root, choice):
             data = json.loads((root / "Pipfile.lock").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             data = {}
-        names |= {canonical(n) for n in (data.get("default") or {})}
+        names |= {canonical_name(n) for n in (data.get("default") or {})}
     elif choice.name in ("poetry", "uv"):
         data = load_toml(root / f"{choice.name}.lock")
-        names |= {canonical(p.get("name", "")) for p in data.get("package", [])}
+        names |= {canonical_name(p.get("name", "")) for p in data.get("package", [])}
     if (root / "pyproject.toml").is_file():
         data = load_toml(root / "pyproject.toml")
         names |= _requirement_names(data.get("project", {}).get("dependencies", []))
-        names |= {canonical(n) for n in data.get("tool", {}).get("poetry", {}).get("dependencies", {})}
+        names |= {canonical_name(n) for n in data.get("tool", {}).get("poetry", {}).get("dependencies", {})}
     if (root / "setup.cfg").is_file():
         parser = configparser.ConfigParser()
         try:

@@ -31,6 +31,7 @@ import signal
 import time
 
 from warp import __version__
+from warp.app.requirements import canonical_name, requirement_name
 from warp.build import venv as venvs
 from warp.core.environment import environment_files, runtime_environ
 from warp.core.errors import BuildError
@@ -176,8 +177,8 @@ def analyse(project):
         "installer": installer,
     }
     fingerprint = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
-    declared = {venvs.canonical_name(name) for name in getattr(detection, "dependencies", ()) or ()}
-    declared |= {venvs.requirement_name(item) for item in server} - {None}
+    declared = {canonical_name(name) for name in detection.dependencies}
+    declared |= {requirement_name(item) for item in server} - {None}
     return Plan(detection, plan, server, wanted, reason, installer, inputs, settings, fingerprint, sorted(declared))
 
 

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import uuid
 
+from warp.app.requirements import canonical_name, requirement_name
 from warp.core.errors import BuildError, UsageError
 
 # A version as people write it: 3, 3.11, 3.11.7 (runtime.txt's "python-3.11.7" too).
@@ -416,47 +417,33 @@ def wanted_python(project, detection=None):
     return (str(value), reason) if value else (None, None)
 
 
-def canonical_name(name):
-    """A distribution name as PEP 503 compares them."""
-    return re.sub(r"[-_.]+", "-", str(name)).lower()
-
-
-def requirement_name(text):
-    """The distribution name at the start of a requirement string ("Flask>=2; ..." -> "flask")."""
-    match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", str(text))
-    return canonical_name(match.group(1)) if match else None
-
-
-# Run inside the app's environment: which installed distributions go when
-# ``dropped`` do. Markers are ignored on purpose, so anything some remaining
-# package might need is kept; the install that follows puts back whatever the
-# new requirements still need.
-_ORPHANS = r'''
-import importlib.metadata as m, json, re, sys
-dropped, keep = json.loads(sys.argv[1])
-norm = lambda n: re.sub(r"[-_.]+", "-", n).lower()
-deps = {}
-for dist in m.distributions():
-    name = dist.metadata["Name"]
-    if name:
-        names = set()
-        for req in dist.requires or []:
-            hit = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", req)
-            if hit:
-                names.add(norm(hit.group(1)))
-        deps[norm(name)] = names
-gone = {name for name in dropped if name in deps and name not in keep}
-while True:
-    needed = set()
-    for name, requires in deps.items():
-        if name not in gone:
-            needed |= requires
-    more = {d for name in gone for d in deps.get(name, ()) if d in deps and d not in gone and d not in needed and d not in keep}
-    if not more:
-        break
-    gone |= more
-print(json.dumps(sorted(gone)))
+# Run inside the app's environment: each installed distribution's name and the
+# requirement strings it declares, as they are; warp reads the names.
+_REQUIRES = r'''
+import importlib.metadata as m, json
+print(json.dumps([[d.metadata["Name"], list(d.requires or [])] for d in m.distributions() if d.metadata["Name"]]))
 '''
+
+
+def orphans(installed, dropped, keep):
+    """The names that go when ``dropped`` do: those, and what only they needed.
+
+    ``installed`` is [(name, [requirement, ...]), ...] as the environment
+    reports it. Markers are ignored on purpose, so anything some remaining
+    package might need is kept; the install that follows puts back whatever
+    the new requirements still need.
+    """
+    deps = {}
+    for name, requires in installed:
+        deps[canonical_name(name)] = {requirement_name(req) for req in requires} - {None}
+    keep = {canonical_name(name) for name in keep}
+    gone = {canonical_name(name) for name in dropped} & set(deps) - keep
+    while True:
+        needed = set().union(*(requires for name, requires in deps.items() if name not in gone))
+        more = {d for name in gone for d in deps[name] if d in deps and d not in gone and d not in needed and d not in keep}
+        if not more:
+            return sorted(gone)
+        gone |= more
 
 
 def remove_dropped(env_dir, dropped, keep, environ=None):
@@ -467,12 +454,10 @@ def remove_dropped(env_dir, dropped, keep, environ=None):
     package, so a rebuild ends with what a fresh build would have.
     """
     python = str(env_python(env_dir))
-    keep = set(keep) | {"pip"}
-    result = subprocess.run([python, "-I", "-c", _ORPHANS, json.dumps([sorted(dropped), sorted(keep)])],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run([python, "-I", "-c", _REQUIRES], capture_output=True, text=True, timeout=120)
     if result.returncode != 0:
         raise BuildError(f"cannot work out what to uninstall from {env_dir}: {result.stderr.strip()[-200:]}")
-    gone = json.loads(result.stdout)
+    gone = orphans(json.loads(result.stdout), dropped, set(keep) | {"pip"})
     if gone:
         removed = subprocess.run([python, "-m", "pip", "uninstall", "-y", "-q", *gone],
                                  capture_output=True, text=True, env=environ, timeout=600)

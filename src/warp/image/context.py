@@ -25,6 +25,8 @@ import re
 import stat
 import tarfile
 
+from warp.app.requirements import read_requirements
+
 DEFAULT_EXCLUDES = (
     ".git", ".hg", ".svn", ".bzr",
     ".warp/venv", ".warp/envs", ".warp/run", ".warp/build.json",
@@ -131,7 +133,6 @@ def make_context(app_dir, dockerfile, warp_files, patterns):
 # -- dependency files --------------------------------------------------------
 
 REQUIREMENTS = "requirements.txt"
-_INCLUDE = re.compile(r"^(?:-r|--requirement|-c|--constraint)(?:\s*=\s*|\s+)(\S+)")
 _LOCAL = re.compile(r"^(?:-e|--editable)\b|^[.~/]|^file:|\s@\s*file:|\.(?:whl|zip|tar\.gz|tgz)$")
 
 
@@ -154,26 +155,17 @@ def dependency_files(app_dir, package_manager="auto", included=None):
     top = root / REQUIREMENTS
     if not top.is_file():
         return DependencyFiles((), (), f"no {REQUIREMENTS}")
-    seen, todo = set(), [top]
-    while todo:
-        path = todo.pop()
+    seen = set()
+    for entry in read_requirements(top):
         try:
-            rel = path.resolve().relative_to(root).as_posix()
+            rel = Path(os.path.realpath(entry.path)).relative_to(root).as_posix()
         except ValueError:
-            return DependencyFiles((), (), f"{path} is outside the application")
-        if rel in seen:
-            continue
-        if not path.is_file():
+            return DependencyFiles((), (), f"{entry.path} is outside the application")
+        if not entry.exists:
             return DependencyFiles((), (), f"{rel} is missing")
         seen.add(rel)
-        for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            line = re.sub(r"(^|\s)#.*$", "", raw).strip()
-            if not line:
-                continue
-            include = _INCLUDE.match(line)
-            if include:
-                todo.append(path.parent / include.group(1))
-            elif _LOCAL.search(line):
+        for line in entry.lines:
+            if _LOCAL.search(line):
                 return DependencyFiles((), (), f"{rel} names a local path ({line})")
     if included is not None:
         for rel in sorted(seen):

@@ -18,10 +18,11 @@ import base64
 import hashlib
 import importlib.metadata
 import io
-import re
 import zipfile
 
 import warp
+
+from warp.app.requirements import requirement_name
 
 # Data folders shipped in the wheel, as pyproject.toml's force-include says.
 _DATA = ("buildpacks", "hooks", "Dockerfile.template")
@@ -60,10 +61,6 @@ def _files():
     return sorted(found.items())
 
 
-def _requirement_name(requirement):
-    return re.split(r"[\s<>=!~;\[(@]", requirement.strip(), maxsplit=1)[0].lower()
-
-
 def requirements():
     """warp's runtime requirements for an image, one per line (no extras, no docker)."""
     root = source_root()
@@ -81,7 +78,7 @@ def requirements():
             declared = [r for r in (importlib.metadata.requires("warp") or []) if "extra ==" not in r]
         except importlib.metadata.PackageNotFoundError:
             declared = []
-    return [r for r in declared if _requirement_name(r) not in _NOT_IN_IMAGE]
+    return [r for r in declared if requirement_name(r) not in _NOT_IN_IMAGE]
 
 
 def _record_hash(data):

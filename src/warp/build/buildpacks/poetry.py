@@ -13,7 +13,7 @@ from warp.build.buildpacks import lockfile
 from warp.build import installer
 from warp.core.toml import load_toml
 from warp.core.errors import BuildError
-from warp.app.package_manager import canonical
+from warp.app.requirements import canonical_name as canonical
 
 MAIN = "main"
 

@@ -2,7 +2,7 @@
 
 from warp.build import installer
 from warp.core.errors import BuildError
-from warp.app.package_manager import requirement_files
+from warp.app.requirements import requirement_files
 
 MANAGERS = ("requirements", "pyproject", "setup")
 
