@@ -10,13 +10,17 @@ from typing import Mapping
 from support.paths import APPS
 
 
-def write(root: Path, files: Mapping[str, str]) -> Path:
-    """Write ``files`` (relative name -> text, dedented) under ``root``; returns ``root``."""
+def write(root: Path, files: Mapping[str, str], dedent: bool = True) -> Path:
+    """Write ``files`` (relative name -> text) under ``root``; returns ``root``.
+
+    Texts are dedented and stripped of leading blank lines so they can be written
+    indented in the test; ``dedent=False`` writes them byte for byte.
+    """
     root = Path(root)
     for name, text in files.items():
         target = root / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(textwrap.dedent(text).lstrip())
+        target.write_text(textwrap.dedent(text).lstrip() if dedent else text)
     return root
 
 

@@ -8,12 +8,11 @@ from warp.app.detect import NoAppError, detect, poetry_python
 from warp.core.errors import EXIT_FAILURE
 from warp.core.project import open_project
 
+from support import write
+
 
 def app(tmp_path, files, environ=None):
-    for name, text in files.items():
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+    write(tmp_path, files, dedent=False)
     return detect(open_project(tmp_path, environ=environ or {}))
 
 

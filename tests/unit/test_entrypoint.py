@@ -8,14 +8,14 @@ from warp.app.entrypoint import ASGI, COMMAND, WSGI, NoEntryPoint, needs_shell, 
 from warp.core.errors import ConfigError
 from warp.core.project import open_project
 
+from support import write
+
 
 def make(tmp_path, files, environ=None, flags=None):
-    for name, text in files.items():
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+    write(tmp_path, files, dedent=False)
+    for name in files:
         if name.endswith(".sh"):
-            path.chmod(0o755)
+            (tmp_path / name).chmod(0o755)
     return open_project(tmp_path, environ=environ or {}, flags=flags)
 
 

@@ -7,6 +7,8 @@ import tarfile
 
 from warp.image.context import app_paths, dependency_files, ignore_patterns, make_context
 
+from support import write
+
 
 def make_app(root):
     files = {
@@ -21,10 +23,7 @@ def make_app(root):
         "notes/secret.txt": "s3cret\n",
         "notes/keep.txt": "keep\n",
     }
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+    write(root, files, dedent=False)
     os.chmod(root / ".warp/hooks/build", 0o755)
     return root
 

@@ -14,6 +14,7 @@ import sys
 
 import pytest
 
+from support import write
 from support.layers import (
     APP_ENVIRONMENT_IMPORTS, LAYERS, RUNTIME_MAY_IMPORT, all_imports, cycles, graph, is_stdlib, is_warp, layer_of,
     module_files, packages,
@@ -131,28 +132,20 @@ def test_known_cycle_is_gone(cycle):
 
 # The checks themselves, on a small tree written here: each rule must be able to fail.
 
-def _tree(tmp_path, files):
-    for name, text in files.items():
-        path = tmp_path / "warp" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return tmp_path
-
-
 def test_function_level_and_from_imports_are_seen(tmp_path):
-    src = _tree(tmp_path, {
+    src = tmp_path
+    write(src / "warp", {
         "__init__.py": "",
         "app/__init__.py": "",
         "app/detect.py": "def f():\n    from warp.build import venv\n    import yaml.constructor\n",
         "build/__init__.py": "",
         "build/venv.py": "from . import hooks\nfrom .hooks import run\n",
         "build/hooks.py": "import warp.app.detect\n",
-    })
-    from support.layers import all_imports as scan
-    seen = {(i.importer, i.imported) for i in scan(src)}
+    }, dedent=False)
+    seen = {(i.importer, i.imported) for i in all_imports(src)}
     assert ("warp.app.detect", "warp.build.venv") in seen
     assert ("warp.app.detect", "yaml") in seen
     assert ("warp.build.venv", "warp.build.hooks") in seen
     assert ("warp.build.hooks", "warp.app.detect") in seen
-    edges = graph(scan(src))
+    edges = graph(all_imports(src))
     assert cycles(edges) == [frozenset({"warp.app.detect", "warp.build.venv", "warp.build.hooks"})]
