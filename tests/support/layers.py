@@ -20,9 +20,9 @@ from support.paths import SRC
 # while every other layer may import it.
 LAYERS = ("cli", "deploy", "image", "launch", "build", "app", "core", "runtime")
 
-# Runtime code may import these warp modules and nothing else of warp. The root
-# package and warp.core are the parents Python imports on the way to settings.
-RUNTIME_MAY_IMPORT = ("warp", "warp.core", "warp.core.settings")
+# Runtime code may import these warp modules (and the packages above them, which
+# Python imports on the way) and nothing else of warp outside runtime/.
+RUNTIME_MAY_IMPORT = ("warp.core.settings",)
 
 # Third-party packages the shim imports from the application's own environment
 # (warp installs them there for the chosen server), never from warp's.
@@ -100,6 +100,12 @@ def _target(importer: str, name: str, line: int, known: dict[str, Path]) -> Impo
 def all_imports(src: Path = SRC) -> list[Import]:
     known = module_files(src)
     return [imp for module, path in known.items() for imp in imports_of(module, path, known)]
+
+
+def parents(module: str) -> list[str]:
+    """The packages Python imports before ``module``: warp.core.settings -> [warp, warp.core]."""
+    parts = module.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
 
 
 def is_warp(name: str) -> bool:
