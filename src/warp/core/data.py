@@ -10,7 +10,7 @@ from pathlib import Path
 _PACKAGE = Path(__file__).resolve().parent.parent  # the warp package, above core/
 
 
-def data_path(name):
+def data_path(name: str) -> Path:
     """Path of warp's shipped file or folder ``name`` (e.g. "hooks")."""
     installed = _PACKAGE / "_data" / name
     if installed.exists():

@@ -5,6 +5,8 @@ into a single line on stderr and the exit code it carries. A message says what
 is wrong and where; ``hint`` says how to fix it.
 """
 
+from typing import Optional
+
 EXIT_OK = 0
 EXIT_FAILURE = 1  # the build, the server or the engine failed
 EXIT_USAGE = 2  # the user asked for something wrong: flags, warp.yaml, folder
@@ -13,12 +15,12 @@ EXIT_USAGE = 2  # the user asked for something wrong: flags, warp.yaml, folder
 class WarpError(Exception):
     exit_code = EXIT_FAILURE
 
-    def __init__(self, message, hint=None):
+    def __init__(self, message: str, hint: Optional[str] = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
 
-    def __str__(self):
+    def __str__(self) -> str:
         if self.hint:
             return f"{self.message} ({self.hint})"
         return self.message

@@ -4,6 +4,8 @@ tomllib is in the standard library from Python 3.11; before that warp depends
 on tomli, the same parser under its original name.
 """
 
+from pathlib import Path
+from typing import Any, Dict, Type
 import re
 import sys
 
@@ -12,10 +14,10 @@ if sys.version_info >= (3, 11):
 else:
     import tomli as tomllib
 
-from warp.core.errors import DetectError
+from warp.core.errors import DetectError, WarpError
 
 
-def load_toml(path, error=DetectError):
+def load_toml(path: Path, error: Type[WarpError] = DetectError) -> Dict[str, Any]:
     """The parsed TOML file at ``path``; ``error`` (file:line) when it is not valid TOML."""
     try:
         with open(path, "rb") as fh:

@@ -19,6 +19,7 @@ warp's local state. A ``!.git`` line in ``.dockerignore`` brings one back.
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Collection, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import io
 import os
 import re
@@ -26,6 +27,8 @@ import stat
 import tarfile
 
 from warp.app.requirements import read_requirements
+
+PathLike = Union[str, "os.PathLike[str]"]
 
 DEFAULT_EXCLUDES = (
     ".git", ".hg", ".svn", ".bzr",
@@ -37,7 +40,7 @@ DEFAULT_EXCLUDES = (
 DOCKERIGNORE = ".dockerignore"
 
 
-def ignore_patterns(app_dir, venv=None):
+def ignore_patterns(app_dir: PathLike, venv: Optional[PathLike] = None) -> List[str]:
     """warp's default exclusions, the app's own venv, then .dockerignore's lines."""
     app_dir = Path(app_dir)
     patterns = list(DEFAULT_EXCLUDES)
@@ -55,7 +58,7 @@ def ignore_patterns(app_dir, venv=None):
     return patterns
 
 
-def app_paths(app_dir, patterns):
+def app_paths(app_dir: PathLike, patterns: Sequence[str]) -> List[str]:
     """Relative POSIX paths of the files, links and folders that enter the build, sorted."""
     # The docker SDK's matcher is a port of the engine's own, so `docker build`
     # and warp agree on what .dockerignore means.
@@ -88,13 +91,14 @@ class Context:
     app_files: int  # files and links from the app
 
 
-def make_context(app_dir, dockerfile, warp_files, patterns):
+def make_context(app_dir: PathLike, dockerfile: str, warp_files: Mapping[str, Union[bytes, Tuple[bytes, int]]],
+                 patterns: Sequence[str]) -> Context:
     """The tar archive: ``Dockerfile``, ``app/...`` and ``warp/<name>`` for ``warp_files``.
 
     ``warp_files`` maps a name under ``warp/`` to bytes, or to (bytes, mode).
     """
     root = Path(app_dir)
-    entries = {}  # name -> (TarInfo, bytes or None)
+    entries: Dict[str, Tuple[tarfile.TarInfo, Optional[bytes]]] = {}  # None: a link or a folder
     dirs = {"app", "warp"}
     for rel in app_paths(root, patterns):
         path = root / rel
@@ -125,8 +129,8 @@ def make_context(app_dir, dockerfile, warp_files, patterns):
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name in sorted(entries):
-            info, data = entries[name]
-            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+            info, body = entries[name]
+            tar.addfile(info, io.BytesIO(body) if body is not None else None)
     return Context(data=buf.getvalue(), app_files=app_files)
 
 
@@ -143,7 +147,8 @@ class DependencyFiles:
     reason: str = ""  # why nothing can be fetched early
 
 
-def dependency_files(app_dir, package_manager="auto", included=None):
+def dependency_files(app_dir: PathLike, package_manager: str = "auto",
+                     included: Optional[Collection[str]] = None) -> DependencyFiles:
     """The requirements files (with their -r/-c includes) that decide the app's
     dependencies, if they name no local paths: then wheels for them can be made
     in a layer of their own, before the application's code is copied.

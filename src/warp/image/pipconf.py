@@ -27,6 +27,7 @@ host's local wheels would leave the container nothing to install from.
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Dict, Iterable, Mapping, Optional, Tuple
 import os
 import subprocess
 import sys
@@ -50,7 +51,7 @@ class BuildPipFiles:
     dropped: tuple = ()  # "option=value" the container could not use, for --verbose readers
 
 
-def read_pip_config(environ=None, python=None):
+def read_pip_config(environ: Optional[Mapping[str, str]] = None, python: Optional[str] = None) -> Dict[str, str]:
     """pip's effective options as {option: value}, env over command over global.
 
     Runs ``python -m pip config list`` so that pip decides which files count;
@@ -73,9 +74,9 @@ def read_pip_config(environ=None, python=None):
     return parse_config_list(lines)
 
 
-def parse_config_list(lines):
+def parse_config_list(lines: Iterable[str]) -> Dict[str, str]:
     """Parse ``pip config list`` output (``section.option='value'``)."""
-    best = {}
+    best: Dict[str, Tuple[int, str]] = {}
     for line in lines:
         key, sep, raw = line.partition("=")
         if not sep or "." not in key:
@@ -96,7 +97,7 @@ def _is_http(url):
     return url.lower().startswith(("http://", "https://"))
 
 
-def build_files(options):
+def build_files(options: Mapping[str, str]) -> BuildPipFiles:
     """The build stage's pip.conf, CA bundle and constraints for pip ``options``."""
     conf, files, env, dropped = {}, {}, {}, []
     for option in _URL_LISTS:

@@ -14,6 +14,7 @@ left out: it is only needed to build images, not inside one.
 """
 
 from pathlib import Path
+from typing import List, Optional, Tuple
 import base64
 import hashlib
 import importlib.metadata
@@ -23,6 +24,7 @@ import zipfile
 import warp
 
 from warp.app.requirements import requirement_name
+from warp.core.toml import load_toml
 
 # Data folders shipped in the wheel, as pyproject.toml's force-include says.
 _DATA = ("buildpacks", "hooks", "Dockerfile.template")
@@ -30,11 +32,11 @@ _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 _NOT_IN_IMAGE = {"docker"}
 
 
-def package_dir():
+def package_dir() -> Path:
     return Path(warp.__file__).resolve().parent
 
 
-def source_root():
+def source_root() -> Optional[Path]:
     """The checkout warp runs from, or None when it runs from an installed wheel."""
     root = package_dir().parents[1]
     if (root / "pyproject.toml").is_file() and (root / "src" / "warp").resolve() == package_dir():
@@ -61,19 +63,12 @@ def _files():
     return sorted(found.items())
 
 
-def requirements():
+def requirements() -> List[str]:
     """warp's runtime requirements for an image, one per line (no extras, no docker)."""
     root = source_root()
-    declared = None
     if root is not None:
-        try:
-            import tomllib
-        except ImportError:  # Python < 3.11: fall back to the installed metadata
-            tomllib = None
-        if tomllib is not None:
-            with open(root / "pyproject.toml", "rb") as f:
-                declared = tomllib.load(f)["project"].get("dependencies", [])
-    if declared is None:
+        declared = load_toml(root / "pyproject.toml")["project"].get("dependencies", [])
+    else:
         try:
             declared = [r for r in (importlib.metadata.requires("warp") or []) if "extra ==" not in r]
         except importlib.metadata.PackageNotFoundError:
@@ -86,11 +81,11 @@ def _record_hash(data):
     return f"sha256={digest}"
 
 
-def wheel_name():
+def wheel_name() -> str:
     return f"warp-{warp.__version__}-py3-none-any.whl"
 
 
-def build_wheel():
+def build_wheel() -> Tuple[str, bytes]:
     """The wheel's file name and bytes."""
     version = warp.__version__
     dist_info = f"warp-{version}.dist-info"

@@ -5,14 +5,14 @@ Nothing to install: the package reaches the app through the PYTHONPATH folder
 that exposes warp alone (see pythonpath.py).
 """
 
-from warp.launch.plan import Command
+from warp.launch.plan import Command, Launch
 
 REQUIREMENTS = ()
 NATIVE_STATIC = True
 INTERFACES = ("wsgi",)
 
 
-def command(launch):
+def command(launch: Launch) -> Command:
     argv = [
         str(launch.python), "-m", "warp.runtime.server", launch.app_target,
         "--bind", launch.bind,

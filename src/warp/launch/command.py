@@ -6,6 +6,8 @@ runs through ``/bin/sh -c``, as Heroku runs Procfile lines; a simple one is
 exec'd directly so the process gets signals itself.
 """
 
+from pathlib import Path
+from typing import Mapping, Optional
 import re
 import shlex
 
@@ -15,11 +17,11 @@ from warp.launch.plan import Command
 _VAR = re.compile(r"\$(\w+)|\$\{(\w+)\}")
 
 
-def expand(text, environ):
+def expand(text: str, environ: Mapping[str, str]) -> str:
     return _VAR.sub(lambda m: environ.get(m.group(1) or m.group(2), ""), text)
 
 
-def command(line, environ, python=None, shell=False):
+def command(line: str, environ: Mapping[str, str], python: Optional[Path] = None, shell: bool = False) -> Command:
     if shell:
         return Command(argv=("/bin/sh", "-c", line))
     try:

@@ -20,6 +20,7 @@ import tempfile
 import warp
 
 from warp.core.errors import StartError
+from warp.core.project import Project
 
 PACKAGE_DIR = Path(warp.__file__).resolve().parent
 
@@ -47,7 +48,7 @@ def _link(folder, target):
     return True
 
 
-def warp_pythonpath(run_dir, package_dir=PACKAGE_DIR):
+def warp_pythonpath(run_dir: Path, package_dir: Path = PACKAGE_DIR) -> Path:
     """The folder to put first on PYTHONPATH; created or refreshed here."""
     candidates = [Path(run_dir) / "pythonpath"]
     tag = hashlib.sha256(str(package_dir).encode()).hexdigest()[:12]
@@ -70,7 +71,7 @@ def warp_pythonpath(run_dir, package_dir=PACKAGE_DIR):
     )
 
 
-def run_dir_for(project):
+def run_dir_for(project: Project) -> Path:
     """The app's .warp/run when writable, else a private folder under the temporary directory."""
     run_dir = Path(project.run_dir)
     if _writable(run_dir):

@@ -5,7 +5,7 @@ as ``waitress-serve``, plus TERM as a clean stop (waitress closes its sockets
 and joins its threads) and an access log on stdout, which waitress lacks.
 """
 
-from warp.launch.plan import Command
+from warp.launch.plan import Command, Launch
 
 REQUIREMENTS = ("waitress==3.0.2",)
 NATIVE_STATIC = False
@@ -14,7 +14,7 @@ INTERFACES = ("wsgi",)
 ALWAYS_SHIM = True
 
 
-def command(launch):
+def command(launch: Launch) -> Command:
     launch.require_tool("waitress-serve")
     # One process: the concurrency other servers get from workers x threads comes from threads alone.
     threads = max(1, launch.workers * launch.threads)

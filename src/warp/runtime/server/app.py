@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from typing import Any, Callable
 import os
 import sys
 import traceback
@@ -31,7 +32,7 @@ def prepare_path(folder: str) -> None:
         sys.path.insert(0, folder)
 
 
-def load_app(spec: str):
+def load_app(spec: str) -> Callable[..., Any]:
     """Import ``module`` and return its ``callable`` (a dotted attribute path; without
     one, ``application`` then ``app``)."""
     module_name, _, attr = spec.partition(":")

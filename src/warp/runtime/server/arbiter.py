@@ -29,7 +29,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from warp.runtime.server import scoreboard as sb
 from warp.runtime.server.app import AppLoadError, load_app, prepare_path
@@ -87,7 +87,7 @@ class Arbiter:
         self.bound: List[str] = []
         self.cwd = ""
         self.stats: Optional[StatsServer] = None
-        self.app = None
+        self.app: Optional[Callable[..., Any]] = None  # loaded here only with --preload
         self.started = time.time()
         self.stopping: Optional[str] = None   # None, "graceful" or "fast"
         self.stop_deadline = 0.0

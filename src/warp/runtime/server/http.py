@@ -122,7 +122,7 @@ class HeadReader:
         self.limits = limits
         self._searched = 0
 
-    def parse(self, buf) -> tuple[Request, int] | None:
+    def parse(self, buf: bytes | bytearray) -> tuple[Request, int] | None:
         """Parse the head at the start of `buf` (bytes or bytearray).
 
         Returns ``(request, consumed)`` or ``None`` if the head is incomplete.

@@ -19,6 +19,8 @@ import time
 import traceback
 from typing import Optional
 
+from warp.runtime.server.config import ServerConfig
+
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 _LEVEL_NAMES = {v: k.upper() for k, v in LEVELS.items()}
 
@@ -68,7 +70,7 @@ class ServerLog:
         self._access = _Sink(access_log, sys.stdout.fileno() if sys.stdout else 1)
 
     @classmethod
-    def from_config(cls, config) -> "ServerLog":
+    def from_config(cls, config: ServerConfig) -> ServerLog:
         return cls(config.error_log, config.access_log, config.log_level, config.access_log_format)
 
     @property

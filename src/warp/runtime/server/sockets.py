@@ -22,7 +22,7 @@ import os
 import socket
 import stat
 from dataclasses import dataclass
-from typing import Optional, Tuple, Union
+from typing import Iterable, Optional, Tuple, Union
 
 
 class BindError(OSError):
@@ -209,9 +209,9 @@ class Listener:
                 pass
 
 
-def bind_all(addresses, backlog: int, reuse_port: bool = False) -> list:
+def bind_all(addresses: Iterable[str], backlog: int, reuse_port: bool = False) -> list[Listener]:
     """Bind every address or none: on a failure the ones already bound are closed."""
-    listeners: list = []
+    listeners: list[Listener] = []
     try:
         for text in addresses:
             listeners.append(Listener(parse_address(text), backlog, reuse_port))
