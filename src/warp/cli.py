@@ -76,31 +76,20 @@ def config_command(app_dir, as_json):
 
 
 
-def _detection_or_none(project):
-    """What ``warp.app.detect`` finds, or None when it is absent or the folder holds no app yet."""
-    try:
-        from warp.app.detect import detect
-    except ImportError:
-        return None
-    try:
-        return detect(project)
-    except WarpError:
-        return None
-
-
 @main.command("project")
 @app_option
 @click.option("--venv", default=None, help="Folder of the app's virtual environment (setting: venv).")
 @click.option("--python", "python_wanted", default=None, help="Python version wanted, e.g. 3.11 (setting: python).")
 def project_command(app_dir, venv, python_wanted):
     """Create the app's own virtualenv (.warp/venv), or reuse the one that is there."""
+    from warp.app.python import wanted_python
+    from warp.build.venv import ensure_env
     from warp.core.project import open_project
-    from warp.build import venv as venvs
 
     def run():
         project = open_project(app_dir, flags={"venv": venv, "python": python_wanted})
-        wanted, where = venvs.wanted_python(project, _detection_or_none(project))
-        return venvs.ensure_env(project, wanted, where)
+        wanted = wanted_python(project)
+        return ensure_env(project, wanted.version, wanted.reason)
 
     env = _run(run)
     verb = "created" if env.created else "reusing"

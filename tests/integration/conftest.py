@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from warp.app.installer import find_uv
 from warp.build import installer
 
 from support import lockfiles
@@ -22,7 +23,7 @@ def uv_lock(tmp_path_factory):
     root = tmp_path_factory.mktemp("uv-lock")
     lockfiles.write_uv_project(root)
     env = installer.uv_environ(sys.executable, os.environ)
-    result = subprocess.run([installer.find_uv(), "lock"], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run([find_uv(), "lock"], cwd=root, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     return (root / "uv.lock").read_text()
 

@@ -317,7 +317,7 @@ def test_a_dropped_requirement_is_uninstalled_with_what_only_it_needed(tmp_path)
 
 
 def test_a_new_python_version_gets_a_fresh_environment(tmp_path):
-    from warp.build.venv import find_interpreters
+    from warp.app.python import find_interpreters
 
     own = sys.version_info[:2]
     others = [i for i in find_interpreters() if i.version[:2] != own and i.version >= (3, 9)]

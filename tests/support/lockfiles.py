@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 
+from warp.app.python import choose_interpreter
 from warp.app.requirements import canonical_name
 from warp.build import venv as venvs
 from warp.build.buildpacks.pipfile import pipfile_hash
@@ -109,5 +110,5 @@ def write_uv_project(root):
 
 def make_env(path):
     """A fresh app environment made the way warp makes them (virtualenv, pip only)."""
-    venvs.create_env(path, venvs.choose_interpreter())
+    venvs.create_env(path, choose_interpreter())
     return Path(path) / "bin" / "python"

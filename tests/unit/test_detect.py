@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from warp.app.detect import NoAppError, detect, poetry_python
+from warp.app.detect import NoAppError, detect
 from warp.core.errors import EXIT_FAILURE
 from warp.core.project import open_project
 
@@ -54,12 +54,6 @@ def test_python_version_the_host_lacks_says_what_it_found(tmp_path):
     detection = app(tmp_path, {"wsgi.py": WSGI, ".python-version": "2.5\n"})
     assert detection.interpreter.value is None
     assert "2.5" in detection.interpreter.reason and "this host has" in detection.interpreter.reason
-
-
-def test_poetry_constraints_become_specifiers():
-    assert poetry_python("^3.10") == ">=3.10,<4"
-    assert poetry_python("~3.10") == ">=3.10,<3.11"
-    assert poetry_python(">=3.9,<3.13") == ">=3.9,<3.13"
 
 
 def test_plain_wsgi_app(tmp_path):
@@ -139,7 +133,7 @@ def test_hooks_present_are_listed_with_their_files(tmp_path):
 
 
 def test_detect_warns_when_uv_is_needed_but_missing(tmp_path, monkeypatch):
-    from warp.build import installer
+    from warp.app import installer
     from warp.core.errors import BuildError
 
     def missing(environ=None):

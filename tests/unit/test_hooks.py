@@ -6,7 +6,8 @@ import sys
 import pytest
 
 from warp.core.errors import BuildError
-from warp.build.hooks import find_hooks, hook_command, run_hook, standard_hooks
+from warp.app.hooks import find_hooks
+from warp.build.hooks import hook_command, run_hook, standard_hooks
 from warp.core.project import open_project
 
 

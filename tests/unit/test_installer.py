@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from warp.app.installer import find_uv
 from warp.build import installer
 from warp.build.buildpacks import BuildContext
 from warp.core.errors import BuildError
@@ -56,7 +57,7 @@ def test_missing_uv_says_how_to_get_it(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_uv)
     monkeypatch.setattr(sys, "executable", "/nonexistent/python")
     with pytest.raises(BuildError, match=r"warp\[uv\]"):
-        installer.find_uv({"PATH": "/nonexistent"})
+        find_uv({"PATH": "/nonexistent"})
 
 
 @pytest.mark.parametrize("output, line", [

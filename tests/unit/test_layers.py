@@ -25,9 +25,6 @@ needs_stdlib_names = pytest.mark.skipif(sys.version_info < (3, 10), reason="need
 # "importer -> imported" for imports from a layer above.
 KNOWN_UPWARD = [
     "warp.app.detect -> warp.build.buildpacks",
-    "warp.app.detect -> warp.build.hooks",
-    "warp.app.detect -> warp.build.installer",
-    "warp.app.detect -> warp.build.venv",
     "warp.build.pipeline -> warp.launch",
 ]
 

@@ -1,61 +1,9 @@
-"""Choosing the app's interpreter and reading/cloning environments."""
+"""Reading, cloning and pruning the app's environments."""
 
-from pathlib import Path
 import os
 
-import pytest
 
-from warp.core.errors import BuildError, UsageError
-from warp.build.venv import Interpreter, choose_interpreter, clone_env, find_interpreters, version_matches
-
-
-@pytest.mark.parametrize("version, wanted, ok", [
-    ((3, 11, 7), "3.11", True),
-    ((3, 11, 7), "3.11.7", True),
-    ((3, 11, 7), "3.11.6", False),
-    ((3, 11, 7), "python-3.11.7", True),
-    ((3, 11, 7), "3", True),
-    ((3, 12, 1), "3.1", False),
-    ((3, 11, 7), ">=3.9", True),
-    ((3, 8, 18), ">=3.9", False),
-    ((3, 11, 7), ">=3.9,<3.12", True),
-    ((3, 12, 1), ">=3.9,<3.12", False),
-    ((3, 11, 7), "==3.11.*", True),
-    ((3, 10, 2), "~=3.10", True),
-    ((4, 0, 0), "~=3.10", False),
-    ((3, 10, 2), "!=3.10.*", False),
-])
-def test_version_matches(version, wanted, ok):
-    assert version_matches(version, wanted) is ok
-
-
-HOST = [Interpreter((3, 11, 7), Path("/a/3.11")), Interpreter((3, 12, 1), Path("/a/3.12")), Interpreter((3, 9, 18), Path("/a/3.9"))]
-
-
-def test_warps_own_interpreter_is_preferred_when_it_fits():
-    assert choose_interpreter(">=3.9", interpreters=HOST).version == (3, 11, 7)
-    assert choose_interpreter(None, interpreters=HOST).version == (3, 11, 7)
-    assert choose_interpreter("3.9", interpreters=HOST).version == (3, 9, 18)
-
-
-def test_missing_version_names_wanted_and_found():
-    with pytest.raises(BuildError) as caught:
-        choose_interpreter("3.5", where="runtime.txt", interpreters=HOST)
-    message = str(caught.value)
-    assert "Python 3.5 wanted (runtime.txt)" in message
-    assert "3.9.18, 3.11.7, 3.12.1" in message
-    assert "\n" not in message
-
-
-def test_nonsense_version_is_a_usage_error():
-    with pytest.raises(UsageError):
-        choose_interpreter("banana", interpreters=HOST)
-
-
-def test_find_interpreters_runs_on_this_host():
-    found = find_interpreters()
-    assert found and all(i.path.exists() for i in found)
-    assert len({os.path.realpath(i.path) for i in found}) == len(found)
+from warp.build.venv import clone_env
 
 
 def test_clone_rewrites_own_paths_without_touching_the_source(tmp_path):

@@ -6,16 +6,16 @@ reason, naming the file or setting that decided it. ``warp detect`` prints it;
 ``warp build`` plans its buildpacks from it.
 """
 
-from dataclasses import dataclass, field, replace
+from dataclasses import astuple, dataclass, field, replace
 from pathlib import Path
-import json
 import os
 import re
 
 from warp.app import package_manager
-from warp.core.toml import load_toml
+from warp.app.hooks import find_hooks
+from warp.app.installer import choose_installer
+from warp.app.python import choose_interpreter, find_interpreters, wanted_python
 from warp.core.errors import DetectError, EXIT_FAILURE, WarpError
-from warp.core.settings import SOURCE_DEFAULT, SOURCE_DETECTED
 
 
 class NoAppError(DetectError):
@@ -45,7 +45,7 @@ class Detection:
     root: Path
     python: Fact  # version or specifier wanted, or None
     interpreter: Fact  # path of the host interpreter that satisfies it, or None
-    host_pythons: tuple  # interpreters.Interpreter, newest first
+    host_pythons: tuple  # warp.app.python.Interpreter, warp's own first, then newest first
     package_manager: Fact  # name or None
     dependency_files: tuple  # relative names
     framework: Fact  # "django", "flask", "asgi", "wsgi" or None
@@ -74,78 +74,7 @@ class Detection:
         }
 
 
-def _explicit(project, name):
-    """(value, "where") when setting ``name`` was set by the user, else None."""
-    source = project.config.source(name)
-    if source in (SOURCE_DEFAULT, SOURCE_DETECTED):
-        return None
-    return getattr(project.config, name), f"setting python from {source}"
-
-
-def _first_line(path):
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            return line
-    return None
-
-
-def wanted_python(project):
-    """Fact: the Python version the app asks for, and which file asks."""
-    root = project.root
-    explicit = _explicit(project, "python")
-    if explicit:
-        return Fact(str(explicit[0]), explicit[1])
-    path = root / ".python-version"
-    if path.is_file():
-        line = _first_line(path)
-        if line:
-            return Fact(re.sub(r"^(python|cpython)-?", "", line), f".python-version says {line}")
-    path = root / "runtime.txt"
-    if path.is_file():
-        line = _first_line(path)
-        if line:
-            return Fact(re.sub(r"^python-", "", line), f"runtime.txt says {line}")
-    path = root / "pyproject.toml"
-    if path.is_file():
-        data = load_toml(path)
-        spec = data.get("project", {}).get("requires-python")
-        if spec:
-            return Fact(spec, f"pyproject.toml requires-python = {spec!r}")
-        spec = data.get("tool", {}).get("poetry", {}).get("dependencies", {}).get("python")
-        if isinstance(spec, str):
-            return Fact(poetry_python(spec), f"pyproject.toml [tool.poetry.dependencies] python = {spec!r}")
-    path = root / "Pipfile.lock"
-    if path.is_file():
-        try:
-            requires = json.loads(path.read_text(encoding="utf-8")).get("_meta", {}).get("requires", {})
-        except ValueError:
-            requires = {}
-        spec = requires.get("python_full_version") or requires.get("python_version")
-        if spec:
-            return Fact(spec, f"Pipfile.lock requires python {spec}")
-    return Fact(None, "nothing asks for a version (.python-version, runtime.txt, requires-python); warp's own Python is used")
-
-
-def poetry_python(spec):
-    """Poetry's ^/~ constraints as the specifiers pip and warp read (^3.10 -> >=3.10,<4)."""
-    def one(clause):
-        clause = clause.strip()
-        match = re.fullmatch(r"([\^~])\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?", clause)
-        if not match:
-            return clause
-        op, major, minor = match.group(1), int(match.group(2)), match.group(3)
-        low = ".".join(part for part in match.groups()[1:] if part is not None)
-        if op == "^" or minor is None:
-            return f">={low},<{major + 1}"
-        return f">={low},<{major}.{int(minor) + 1}"
-
-    return ",".join(one(clause) for clause in spec.split(","))
-
-
 def _interpreter_fact(wanted, hosts):
-    from warp.build.venv import choose_interpreter
-
     try:
         chosen = choose_interpreter(wanted.value, wanted.reason, interpreters=list(hosts))
     except WarpError as exc:
@@ -239,26 +168,6 @@ def framework(root, names, files):
     return Fact(None, "no known framework in the dependencies and no WSGI/ASGI callable in the code"), none
 
 
-def _installer(project, choice):
-    source = project.config.source("installer")
-    value = project.config.installer
-    if value != "auto":
-        fact = Fact(value, f"installer={value} from {source}")
-    elif choice.name == "uv":
-        fact = Fact("uv", "uv.lock is installed with uv; installer is auto")
-    else:
-        return Fact("pip", "pip is the default installer; installer is auto")
-    if fact.value == "uv" or choice.name == "uv":
-        from warp.build.installer import find_uv
-
-        try:
-            find_uv()
-        except WarpError as exc:
-            # Said now, so `warp detect` warns before a build fails on it.
-            return Fact(fact.value, f"{fact.reason}; but {exc.message} ({exc.hint})")
-    return fact
-
-
 def _entrypoint(project):
     """(entry point Fact, server Fact) from warp.app.entrypoint, which owns those rules."""
     server = Fact(project.config.server, f"server={project.config.server} from {project.config.source('server')}")
@@ -277,10 +186,6 @@ def _entrypoint(project):
 
 
 def _hooks(project):
-    try:
-        from warp.build.hooks import find_hooks
-    except ImportError:
-        return Fact({}, "warp.build.hooks is not available in this warp")
     found = find_hooks(project)
     if not found:
         return Fact({}, "no hooks in .warp/hooks, .warpdrive/action_hooks or bin/pre_compile, bin/post_compile")
@@ -300,10 +205,8 @@ def detect(project):
             "run warp in the application's folder or pass --app DIR",
         )
     names = package_manager.declared_names(root, choice)
-    wanted = wanted_python(project)
-    from warp.build.venv import find_interpreters
-
-    hosts = tuple(find_interpreters())
+    wanted = Fact(*astuple(wanted_python(project)))
+    hosts = tuple(find_interpreters(project.environ))
     framework_fact, settings_fact = framework(root, names, files)
     detection = Detection(
         root=root,
@@ -314,7 +217,7 @@ def detect(project):
         dependency_files=choice.files,
         framework=framework_fact,
         django_settings=settings_fact,
-        installer=_installer(project, choice),
+        installer=Fact(*choose_installer(project, choice.name)),
         entrypoint=Fact(None, "not resolved yet"),
         server=Fact(None, "not resolved yet"),
         hooks=Fact({}, ""),

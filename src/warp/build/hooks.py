@@ -1,15 +1,4 @@
-"""Finding and running hooks: the app's own, and warp's standard ones.
-
-A hook is an executable run at a fixed point: ``pre-build`` (before the
-dependencies are installed), ``build`` (after), ``deploy`` (before each
-start), ``alive`` and ``ready`` (health checks, run by the launcher).
-
-The app's hooks are looked up in this order, first found wins, and
-``warp detect`` names the file used:
-
-1. ``.warp/hooks/<name>``
-2. ``.warpdrive/action_hooks/<name>`` (warpdrive's layout, same names)
-3. Heroku's ``bin/pre_compile`` (as pre-build) and ``bin/post_compile`` (as build)
+"""Running hooks: the app's own (found by ``warp.app.hooks.find_hooks``), and warp's standard ones.
 
 warp's standard hooks live in the top-level ``hooks/`` folder, one folder per
 set, each enabled by a setting; they run before the app's hook of the same
@@ -27,32 +16,12 @@ import shlex
 import signal
 import subprocess
 
+from warp.app.hooks import HOOK_NAMES, find_hooks
 from warp.core.data import data_path
 from warp.core.errors import BuildError
 
-HOOK_NAMES = ("pre-build", "build", "deploy", "alive", "ready")
-
-_HEROKU = {"pre-build": "bin/pre_compile", "build": "bin/post_compile"}
-
 # Standard hook sets: folder under hooks/ -> the setting that enables it.
 STANDARD = {"django-migrate": "migrate"}
-
-
-def find_hooks(project):
-    """{hook name: Path} of the application's own hooks."""
-    found = {}
-    for name in HOOK_NAMES:
-        candidates = [
-            project.root / ".warp" / "hooks" / name,
-            project.root / ".warpdrive" / "action_hooks" / name,
-        ]
-        if name in _HEROKU:
-            candidates.append(project.root / _HEROKU[name])
-        for path in candidates:
-            if path.is_file():
-                found[name] = path
-                break
-    return found
 
 
 def standard_hooks(project, name):

@@ -15,11 +15,9 @@ overriding a ``UV_*`` variable the user set).
 
 import json
 import os
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 
+from warp.app.installer import find_uv
 from warp.core.errors import BuildError
 
 # Variables that would make the app's interpreter see warp's own packages.
@@ -31,28 +29,6 @@ def clean_environ(environ):
     for name in _LEAKY:
         env.pop(name, None)
     return env
-
-
-def find_uv(environ=None):
-    """Path of the uv executable warp uses, or BuildError saying how to get one."""
-    environ = os.environ if environ is None else environ
-    try:
-        from uv import find_uv_bin  # the uv package in warp's own environment
-
-        return find_uv_bin()
-    except (ImportError, FileNotFoundError):
-        pass
-    # A uv next to the Python running warp (a virtualenv's bin/), then PATH.
-    beside = Path(sys.executable).parent / "uv"
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return str(beside)
-    found = shutil.which("uv", path=environ.get("PATH"))
-    if found:
-        return found
-    raise BuildError(
-        "uv is needed (uv.lock present or installer uv) but was not found in warp's environment or on PATH",
-        "pip install 'warp[uv]' (uv stays out of the app's environment), or set installer: pip",
-    )
 
 
 def pip_config(python, environ):

@@ -31,11 +31,13 @@ import signal
 import time
 
 from warp import __version__
+from warp.app.python import choose_interpreter, version_matches
 from warp.app.requirements import canonical_name, requirement_name
 from warp.build import venv as venvs
 from warp.core.environment import environment_files, runtime_environ
 from warp.core.errors import BuildError
-from warp.build.hooks import find_hooks, run_hook, standard_hooks
+from warp.app.hooks import find_hooks
+from warp.build.hooks import run_hook, standard_hooks
 
 # Settings whose value changes what a build produces; part of its fingerprint.
 BUILD_SETTINGS = ("python", "package_manager", "installer", "wheelhouse", "no_index", "disable_collectstatic", "server", "lock_groups", "extras")
@@ -151,7 +153,8 @@ def analyse(project):
     detection = detect(project)
     plan = buildpacks.plan(project, detection)
     server = _server_requirements(project, detection)
-    wanted, reason = venvs.wanted_python(project, detection)
+    wanted = detection.python.value
+    reason = detection.python.reason if wanted else None
     installer = getattr(detection.installer, "value", None) or "pip"
 
     files = list(buildpacks.inputs(project, detection))
@@ -246,8 +249,8 @@ def _build(project, plan, previous, say, stream, clean, started, t0):
     reuse = current is not None and not clean
     if reuse and plan.wanted:
         version = venvs.env_version(current)
-        reuse = bool(version) and venvs.version_matches(version, plan.wanted)
-    interpreter = None if reuse else venvs.choose_interpreter(plan.wanted, plan.wanted_reason)
+        reuse = bool(version) and version_matches(version, plan.wanted)
+    interpreter = None if reuse else choose_interpreter(plan.wanted, plan.wanted_reason, project.environ)
 
     # Leftovers of a build that was killed outright (SIGKILL, power loss).
     venvs.prune(project, keep=[current, previous and previous.get("previous_env")])

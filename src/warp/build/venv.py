@@ -24,162 +24,9 @@ import subprocess
 import sys
 import uuid
 
+from warp.app.python import Interpreter, choose_interpreter, interpreter_version, version_matches
 from warp.app.requirements import canonical_name, requirement_name
 from warp.core.errors import BuildError, UsageError
-
-# A version as people write it: 3, 3.11, 3.11.7 (runtime.txt's "python-3.11.7" too).
-_VERSION = re.compile(r"^\s*(?:python-?)?(\d+(?:\.\d+){0,2})\s*$", re.IGNORECASE)
-_SPEC = re.compile(r"^\s*(~=|===|==|!=|<=|>=|<|>)?\s*(\d+(?:\.\d+)*)(\.\*)?\s*$")
-
-
-# ---------------------------------------------------------------- interpreters
-
-@dataclass(frozen=True)
-class Interpreter:
-    version: tuple  # (3, 11, 7)
-    path: Path
-
-    @property
-    def version_text(self):
-        return ".".join(str(part) for part in self.version)
-
-
-def _version_of(executable):
-    """(major, minor, micro) of an interpreter, or None when it does not run."""
-    try:
-        out = subprocess.run(
-            [str(executable), "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
-            capture_output=True, text=True, timeout=20,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0:
-        return None
-    return tuple(int(part) for part in out.stdout.strip().split("."))
-
-
-def _pyenv_root(environ):
-    return Path(environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
-
-
-def find_interpreters(environ=None):
-    """Every CPython this host offers: warp's own, pyenv's versions, pythonX.Y on PATH.
-
-    Ordered with warp's own interpreter first, then newest first; one entry per
-    real executable.
-    """
-    environ = os.environ if environ is None else environ
-    found, seen = [], set()
-
-    def add(path, version=None):
-        try:
-            real = os.path.realpath(path)
-        except OSError:
-            return
-        if real in seen or not os.access(real, os.X_OK):
-            return
-        version = version or _version_of(path)
-        if version:
-            seen.add(real)
-            found.append(Interpreter(version, Path(path)))
-
-    add(getattr(sys, "_base_executable", None) or sys.executable, tuple(sys.version_info[:3]))
-    versions_dir = _pyenv_root(environ) / "versions"
-    if versions_dir.is_dir():
-        for entry in sorted(versions_dir.iterdir()):
-            match = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", entry.name)
-            exe = entry / "bin" / "python"
-            if match and exe.exists():
-                add(exe, tuple(int(part) for part in match.groups()))
-    for folder in environ.get("PATH", "").split(os.pathsep):
-        # pyenv's shims only forward to the versions above (or fail): skip them.
-        if not folder or "shims" in Path(folder).parts:
-            continue
-        try:
-            names = sorted(os.listdir(folder))
-        except OSError:
-            continue
-        for name in names:
-            if re.fullmatch(r"python3(\.\d+)?", name):
-                add(os.path.join(folder, name))
-    head, rest = found[:1], sorted(found[1:], key=lambda i: i.version, reverse=True)
-    return head + rest
-
-
-def _parse_version(text):
-    return tuple(int(part) for part in text.split("."))
-
-
-def _clause_matches(version, op, wanted, wildcard):
-    if op in (None, "") or (wildcard and op == "=="):
-        # "3.11" or "==3.11.*": every 3.11.x.
-        return version[: len(wanted)] == wanted
-    if wildcard and op == "!=":
-        return version[: len(wanted)] != wanted
-    padded = wanted + (0,) * (3 - len(wanted))
-    if op in ("==", "==="):
-        return version[: len(wanted)] == wanted if len(wanted) < 3 else version == padded
-    if op == "!=":
-        return version[: len(wanted)] != wanted
-    if op == ">=":
-        return version >= padded
-    if op == ">":
-        return version > padded
-    if op == "<=":
-        return version <= padded
-    if op == "<":
-        return version < padded
-    if op == "~=":
-        # ~=3.9 means >=3.9, ==3.*; ~=3.9.1 means >=3.9.1, ==3.9.*
-        prefix = wanted[:-1] or wanted
-        return version >= padded and version[: len(prefix)] == prefix
-    return False
-
-
-def version_matches(version, wanted):
-    """Does interpreter ``version`` satisfy ``wanted`` ("3.11", "python-3.11.7", ">=3.9,<3.13")?
-
-    Raises ValueError for text that is neither a version nor a specifier.
-    """
-    plain = _VERSION.match(wanted)
-    if plain:
-        return _clause_matches(version, None, _parse_version(plain.group(1)), False)
-    clauses = [part for part in wanted.split(",") if part.strip()]
-    if not clauses:
-        raise ValueError(f"not a Python version: {wanted!r}")
-    for clause in clauses:
-        match = _SPEC.match(clause)
-        if not match:
-            raise ValueError(f"not a Python version: {wanted!r}")
-        op, number, wildcard = match.groups()
-        if not _clause_matches(tuple(version), op, _parse_version(number), bool(wildcard)):
-            return False
-    return True
-
-
-def choose_interpreter(wanted=None, where=None, environ=None, interpreters=None):
-    """The host interpreter for an app that wants ``wanted`` (None: warp's own).
-
-    ``where`` names what asked for the version (e.g. ".python-version") so the
-    error can say it. Prefers warp's own interpreter when it fits, else the
-    newest that fits.
-    """
-    interpreters = find_interpreters(environ) if interpreters is None else interpreters
-    if not wanted:
-        return interpreters[0]
-    try:
-        fitting = [i for i in interpreters if version_matches(i.version, str(wanted))]
-    except ValueError as exc:
-        raise UsageError(f"{where or 'python setting'}: {exc}", "write a version such as 3.11 or a specifier such as >=3.10") from None
-    if fitting:
-        return fitting[0]
-    found = ", ".join(i.version_text for i in sorted(interpreters, key=lambda i: i.version)) or "none"
-    source = f" ({where})" if where else ""
-    raise BuildError(
-        f"Python {wanted} wanted{source}, but this host has Python {found}",
-        "install that version (e.g. `pyenv install`) or change the wanted version",
-    )
-
 
 # ---------------------------------------------------------------- environments
 
@@ -224,7 +71,7 @@ def env_version(env_dir):
 
 def usable(env_dir):
     """True when the environment's interpreter still starts (its base Python may have gone)."""
-    return _version_of(env_python(env_dir)) is not None
+    return interpreter_version(env_python(env_dir)) is not None
 
 
 def ensure_state_dir(project):
@@ -395,26 +242,6 @@ def ensure_env(project, wanted=None, where=None, environ=None):
     # Keep the generation just replaced: a server started from it may still run.
     prune(project, keep=[env_dir, current])
     return ProjectEnv(project.venv, env_dir, interpreter, True)
-
-
-def wanted_python(project, detection=None):
-    """(version wanted, what said so) for the app, or (None, None) when it does not say.
-
-    An explicit setting (flag, WARP_PYTHON, warp.yaml) wins; else what
-    ``warp.app.detect`` found in .python-version, runtime.txt or requires-python.
-    """
-    config = project.config
-    if config.python and config.source("python") != "default":
-        source = config.source("python")
-        return str(config.python), f"setting python from {source}"
-    if detection is None:
-        return None, None
-    fact = getattr(detection, "python", None)
-    value = getattr(fact, "value", fact)
-    if isinstance(value, dict):
-        value = value.get("wanted") or value.get("version")
-    reason = getattr(fact, "reason", None)
-    return (str(value), reason) if value else (None, None)
 
 
 # Run inside the app's environment: each installed distribution's name and the

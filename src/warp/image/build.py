@@ -18,6 +18,7 @@ import time
 
 import warp
 
+from warp.app.python import wanted_python
 from warp.core.errors import UsageError, WarpError
 from warp.core.project import open_project
 from warp.image import context as ctx
@@ -192,7 +193,7 @@ def prepare(app_dir=".", name="app", base_image=None, environ=None):
     if config.base_image:
         base = check_base_image(config.base_image, config.source("base_image"))
     else:
-        base = default_base_image(_detected_python(project))
+        base = default_base_image(wanted_python(project).version)
 
     patterns = ctx.ignore_patterns(project.root, project.venv)
     deps = ctx.dependency_files(project.root, config.package_manager, set(ctx.app_paths(project.root, patterns)))
@@ -215,19 +216,6 @@ def prepare(app_dir=".", name="app", base_image=None, environ=None):
     warp_files["entrypoint.sh"] = (ENTRYPOINT.read_bytes(), 0o755)
     context = ctx.make_context(project.root, dockerfile, warp_files, patterns)
     return Prepared(reference, base, config.port, dockerfile, context, labels, pip_files.dropped)
-
-
-def _detected_python(project):
-    """The Python version the app asks for (setting or `warp detect`), or None."""
-    from warp.build import venv
-
-    try:
-        from warp.app.detect import detect
-        detection = detect(project)
-    except (ImportError, WarpError):
-        detection = None
-    wanted, _ = venv.wanted_python(project, detection)
-    return wanted
 
 
 def build_image(app_dir=".", name="app", base_image=None, environ=None, client=None, no_cache=False):

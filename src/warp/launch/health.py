@@ -43,7 +43,8 @@ def http_check(host, port, path, timeout=5.0):
 
 def check(project, env, which, timeout=5.0):
     """HealthResult when healthy; raises Unhealthy (exit 1) otherwise."""
-    from warp.build.hooks import find_hooks, run_hook
+    from warp.app.hooks import find_hooks
+    from warp.build.hooks import run_hook
     from warp.core.errors import BuildError
 
     hook = find_hooks(project).get(which)
