@@ -38,6 +38,10 @@ def _run(fn, as_json=False):
         sys.exit(EXIT_FAILURE)
 
 
+def _raise(error):
+    raise error
+
+
 def progress(line):
     """Short progress lines for people; on stderr so --json output stays clean."""
     click.echo(f"-> {line}", err=True)
@@ -266,19 +270,34 @@ def _shell_line(argv):
 
 
 @main.command("start")
-@click.argument("process_type", default="web", required=False)
+@click.argument("process_types", nargs=-1)
 @app_option
+@click.option("--all", "run_all", is_flag=True,
+              help="Run every Procfile process type together, supervised (release first, once); "
+                   "TYPES narrows it to a subset.")
 @click.option("--print", "print_only", is_flag=True, help="Print the exact command line and environment, then exit.")
 @json_option
 @_start_options
-def start_command(process_type, app_dir, print_only, as_json, **flags):
-    """Start the app (or Procfile process type PROCESS_TYPE) in the foreground, replacing warp."""
+def start_command(process_types, app_dir, run_all, print_only, as_json, **flags):
+    """Start the app (or Procfile process type TYPE) in the foreground, replacing warp.
+
+    With --all, every process type runs under warp's supervisor.
+    """
     from warp.core.environment import runtime_environ
     from warp.core.project import open_project
     from warp.launch import plan_start, run_deploy_hook, run_plan
 
+    if len(process_types) > 1 and not run_all:
+        from warp.core.errors import UsageError
+
+        _run(lambda: _raise(UsageError(f"several process types given ({' '.join(process_types)})",
+                                       "add --all to run them together")), as_json)
     project = _run(lambda: open_project(app_dir, flags=flags), as_json)
     env = _run(lambda: runtime_environ(project), as_json)
+    if run_all:
+        _start_all(project, env, process_types, print_only, as_json)
+        return
+    process_type = process_types[0] if process_types else "web"
     plan = _run(lambda: plan_start(project, env, process_type), as_json)
     if print_only or as_json:
         if as_json:
@@ -301,6 +320,34 @@ def start_command(process_type, app_dir, print_only, as_json, **flags):
     sys.stderr.flush()
     sys.stdout.flush()
     _run(lambda: run_plan(plan))
+
+
+def _start_all(project, env, process_types, print_only, as_json):
+    """`warp start --all`: plan every type, print the plans or run them under the supervisor."""
+    from warp.launch import plan_all, run_deploy_hook
+    from warp.launch.supervisor import Output, ProcessSpec, Supervisor, run_release
+
+    release, planned = _run(lambda: plan_all(project, env, process_types, project.config.scale), as_json)
+    if print_only:
+        plans = ([("release", 1, release)] if release is not None else []) + planned
+        if as_json:
+            _emit_json({"ok": True, "processes": [{"type": name, "instances": count, **plan.to_dict()}
+                                                  for name, count, plan in plans]})
+            return
+        for name, count, plan in plans:
+            click.echo(f"# {name} x {count}: " + _shell_line(plan.argv))
+        return
+    output = Output(stream=sys.stdout, colour=sys.stdout.isatty() and not as_json, json_lines=as_json,
+                    width=max(len(f"{name}.{count}") for name, count, _ in [("release", 1, None), *planned]))
+    _run(lambda: run_deploy_hook(project, env, stream=sys.stderr))
+    if release is not None:
+        status = run_release(release, output)
+        if status != 0:
+            output.warp(f"release exited with status {status}; nothing started")
+            sys.exit(status if 0 < status < 256 else 1)
+    specs = [ProcessSpec(name, number, plan) for name, count, plan in planned for number in range(1, count + 1)]
+    supervisor = Supervisor(specs, output, graceful_timeout=float(project.config.graceful_timeout))
+    sys.exit(supervisor.run())
 
 
 @main.command("health")

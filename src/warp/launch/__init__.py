@@ -93,14 +93,15 @@ def _explicit(project):
     return frozenset(name for name, source in project.config.sources.items() if source != "default")
 
 
-def _as_init(project, argv, env):
+def _as_init(project, argv, env, supervised=False):
     """argv behind warp's relay when warp runs as PID 1 (a container without an init).
 
     PID 1 gets no default signal actions (TERM would be ignored by a program
     without a handler) and inherits every orphan; the relay forwards signals and
     reaps. Returns (argv, env) unchanged otherwise.
     """
-    if os.getpid() != 1:
+    if os.getpid() != 1 or supervised:
+        # Under `warp start --all` warp itself is the init: it reaps and relays.
         return tuple(argv), env
     from warp.launch.pythonpath import run_dir_for, warp_pythonpath
 
@@ -111,12 +112,12 @@ def _as_init(project, argv, env):
     return (str(project.python), "-m", "warp.runtime.shim", "relay", "--") + tuple(argv), env
 
 
-def _command_plan(project, env, entry, line, process_type, shell):
+def _command_plan(project, env, entry, line, process_type, shell, supervised=False):
     from warp.launch.command import command
 
     _require_env(project)
     cmd = command(line, env, python=project.python, shell=shell)
-    argv, env = _as_init(project, cmd.argv, env)
+    argv, env = _as_init(project, cmd.argv, env, supervised)
     label = "Procfile " + process_type if entry is None or entry.rule == "procfile" else entry.source
     facts = (
         ("app", f"{label}: {line}" + ("" if entry is None else f" ({entry.reason})")),
@@ -132,22 +133,25 @@ def _changed(env, base=None):
     return {name: value for name, value in sorted(env.items()) if base.get(name) != value}
 
 
-def plan_start(project, env, process_type="web"):
-    """The Plan that starts ``process_type`` of ``project`` with runtime environment ``env``."""
+def plan_start(project, env, process_type="web", supervised=False):
+    """The Plan that starts ``process_type`` of ``project`` with runtime environment ``env``.
+
+    ``supervised``: warp's Procfile supervisor runs the plan and is the init itself,
+    so no relay goes in front even as PID 1.
+    """
     from warp.launch.pythonpath import run_dir_for, warp_pythonpath
     from warp.launch.static import static_map
     from warp.launch.workers import default_workers
 
     if process_type != "web":
-        procfile = project.root / "Procfile"
-        types = procfile_types(procfile) if procfile.is_file() else {}
+        types = procfile_process_types(project)
         if process_type not in types:
             known = ", ".join(sorted(types)) or "none"
-            raise ConfigError(f"no process type {process_type!r} in {procfile}", f"Procfile has: {known}")
+            raise ConfigError(f"no process type {process_type!r} in {project.root / 'Procfile'}", f"Procfile has: {known}")
         from warp.app.entrypoint import needs_shell
 
         line = types[process_type]
-        return _command_plan(project, env, None, line, process_type, needs_shell(line))
+        return _command_plan(project, env, None, line, process_type, needs_shell(line), supervised)
 
     entry = resolve(project, environ=env)
     if entry.kind == COMMAND:
@@ -155,7 +159,7 @@ def plan_start(project, env, process_type="web"):
         line = entry.target
         if entry.rule == "s2i" and entry.source in ("APP_SCRIPT", "app.sh"):
             line, shell = shlex.quote(entry.target), False
-        return _command_plan(project, env, entry, line, process_type, shell)
+        return _command_plan(project, env, entry, line, process_type, shell, supervised)
 
     _require_env(project)
     module = server_module(entry.server)
@@ -211,7 +215,7 @@ def plan_start(project, env, process_type="web"):
     full["PYTHONPATH"] = os.pathsep.join([str(pythonpath)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     argv = tuple(cmd.argv)
     if entry.server in NEED_INIT:
-        argv, full = _as_init(project, argv, full)
+        argv, full = _as_init(project, argv, full, supervised)
 
     shown_host = "127.0.0.1" if config.host in ("0.0.0.0", "") else ("[::1]" if config.host == "::" else launch.bind.rsplit(":", 1)[0])
     facts = [
@@ -227,6 +231,57 @@ def plan_start(project, env, process_type="web"):
     facts += list(cmd.notes)
     return Plan(server=entry.server, argv=argv, env=full, changed=_changed(full), cwd=project.root,
                 files=dict(cmd.files), facts=tuple(facts), entry=entry, process_type=process_type)
+
+
+def procfile_process_types(project):
+    """{type: command} of the app's Procfile; empty when it has none."""
+    procfile = project.root / "Procfile"
+    return procfile_types(procfile) if procfile.is_file() else {}
+
+
+def plan_all(project, env, wanted=(), scale=None):
+    """Plans for `warp start --all`: (the release plan or None, [(type, instances, plan), ...]).
+
+    Every Procfile type but ``release`` (or the ``wanted`` subset), plus ``web``
+    when the app has an entry point without a Procfile ``web:`` line. ``PORT``
+    reaches ``web`` only; every type gets the same environment otherwise.
+    """
+    types = procfile_process_types(project)
+    release = types.pop("release", None)
+    available = dict(types)
+    if "web" not in available:
+        try:
+            resolve(project, environ=env)
+        except NoEntryPoint:
+            pass
+        else:
+            available["web"] = None
+    if not available:
+        raise ConfigError(f"nothing to run in {project.root}: no Procfile types and no entry point",
+                          "add a Procfile (`web: ...`, `worker: ...`) or an entry point")
+    order = (["web"] if "web" in available else []) + [name for name in available if name != "web"]
+    unknown = [name for name in wanted if name not in available and name != "release"]
+    if unknown:
+        raise ConfigError(f"no process type {unknown[0]!r} to run", "this app has: " + ", ".join(order))
+    scale = dict(scale or {})
+    for name in scale:
+        if name not in available:
+            raise ConfigError(f"scale names {name!r}, which is not a process type", "this app has: " + ", ".join(order))
+    if scale.get("web", 1) > 1:
+        raise ConfigError(f"scale web={scale['web']}: web is one server on one port",
+                          "give it more workers instead (--workers or WEB_CONCURRENCY)")
+    chosen = [name for name in order if not wanted or name in wanted]
+    others_env = {name: value for name, value in env.items() if name != "PORT"}
+    planned = []
+    for name in chosen:
+        count = scale.get(name, 1)
+        if count < 1:
+            continue
+        plan = plan_start(project, env if name == "web" else others_env, name, supervised=True)
+        planned.append((name, count, plan))
+    # release runs before anything, whichever subset was asked for: it prepares what they all use.
+    release_plan = plan_start(project, others_env, "release", supervised=True) if release is not None else None
+    return release_plan, planned
 
 
 def _json(value):
