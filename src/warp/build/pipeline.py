@@ -137,12 +137,10 @@ class Plan:
 
 
 def _server_requirements(project, detection):
-    """Packages the chosen server needs in the app's environment (from the launcher), if it says."""
-    try:
-        from warp.launch import server_requirements
-    except ImportError:
-        return []
-    return [str(item) for item in server_requirements(project, detection) or []]
+    """Packages the chosen server needs in the app's environment (from the launcher)."""
+    from warp.launch import server_requirements
+
+    return [str(item) for item in server_requirements(project, detection)]
 
 
 def analyse(project):
