@@ -47,6 +47,49 @@ def progress(line):
     click.echo(f"-> {line}", err=True)
 
 
+def setting_options(command_name):
+    """One click option per setting whose flag ``command_name`` takes (see warp.core.settings).
+
+    Values stay raw text: the registry's parser checks them, so a flag fails with
+    the same line as the same value in warp.yaml or the environment.
+    """
+    from warp.core.settings import settings_for
+
+    def decorate(command):
+        for setting in reversed(settings_for(command_name)):
+            if not setting.flag:
+                continue
+            kwargs = {"default": None, "help": f"{setting.doc} (setting: {setting.name})"}
+            if setting.switch:
+                kwargs["is_flag"] = True
+            else:
+                choices = getattr(setting.parse, "choices", ())
+                kwargs["metavar"] = setting.metavar or ("[" + "|".join(choices) + "]" if choices else setting.type_name.upper())
+                kwargs["multiple"] = setting.multiple
+            command = click.option(*setting.flags, setting.name, **kwargs)(command)
+        return command
+
+    return decorate
+
+
+def flag_values(command_name, options):
+    """{setting: raw value or None}, taken out of a command's keyword arguments."""
+    import os
+    from warp.core.settings import settings_for
+
+    flags = {}
+    for setting in settings_for(command_name):
+        if setting.name not in options:
+            continue
+        value = options.pop(setting.name)
+        if setting.multiple:
+            value = list(value) or None
+        if value is not None and setting.cwd_path:
+            value = os.path.abspath(value)
+        flags[setting.name] = value
+    return flags
+
+
 app_option = click.option(
     "--app", "app_dir", default=".", show_default=True, type=click.Path(file_okay=False),
     help="The application's folder.",
@@ -82,16 +125,17 @@ def config_command(app_dir, as_json):
 
 @main.command("project")
 @app_option
-@click.option("--venv", default=None, help="Folder of the app's virtual environment (setting: venv).")
-@click.option("--python", "python_wanted", default=None, help="Python version wanted, e.g. 3.11 (setting: python).")
-def project_command(app_dir, venv, python_wanted):
+@setting_options("project")
+def project_command(app_dir, **options):
     """Create the app's own virtualenv (.warp/venv), or reuse the one that is there."""
     from warp.app.python import wanted_python
     from warp.build.venv import ensure_env
     from warp.core.project import open_project
 
+    flags = flag_values("project", options)
+
     def run():
-        project = open_project(app_dir, flags={"venv": venv, "python": python_wanted})
+        project = open_project(app_dir, flags=flags)
         wanted = wanted_python(project)
         return ensure_env(project, wanted.version, wanted.reason)
 
@@ -172,14 +216,15 @@ def detect_command(app_dir, as_json):
 @main.command("image")
 @click.argument("name")
 @app_option
-@click.option("--base-image", default=None, help="Image both stages start from (setting: base_image; default python:X.Y-slim).")
 @click.option("--run", "run_after", is_flag=True, help="Then start it, published on 127.0.0.1:PORT, until Ctrl-C.")
 @json_option
-def image_command(name, app_dir, base_image, run_after, as_json):
+@setting_options("image")
+def image_command(name, app_dir, run_after, as_json, **options):
     """Build a container image NAME[:TAG] of the app through the Docker engine."""
     from warp.image.build import build_image, drain, run_image
 
-    result = _run(lambda: drain(build_image(app_dir, name, base_image=base_image), progress), as_json)
+    flags = flag_values("image", options)
+    result = _run(lambda: drain(build_image(app_dir, name, **flags), progress), as_json)
     if as_json:
         _emit_json({"ok": True, **result.as_dict()})
     else:
@@ -204,13 +249,9 @@ def image_command(name, app_dir, base_image, run_after, as_json):
 @app_option
 @json_option
 @click.option("--clean", is_flag=True, help="Build a fresh environment instead of updating the current one.")
-@click.option("--wheelhouse", default=None, type=click.Path(file_okay=False), help="Folder of wheels to install from (setting: wheelhouse).")
-@click.option("--no-index", is_flag=True, default=None, help="Never contact a package index (setting: no_index).")
-@click.option("--installer", default=None, help="pip or uv (setting: installer).")
-@click.option("--package-manager", default=None, help="Which dependency file to install (setting: package_manager).")
-def build_command(app_dir, as_json, clean, wheelhouse, no_index, installer, package_manager):
+@setting_options("build")
+def build_command(app_dir, as_json, clean, **options):
     """Install the app's dependencies, run its hooks and collectstatic, in .warp/venv."""
-    import os
     import signal
     from warp.core.project import open_project
     from warp.build.pipeline import build
@@ -220,12 +261,7 @@ def build_command(app_dir, as_json, clean, wheelhouse, no_index, installer, pack
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, on_term)
-    flags = {
-        "wheelhouse": os.path.abspath(wheelhouse) if wheelhouse else None,
-        "no_index": True if no_index else None,
-        "installer": installer,
-        "package_manager": package_manager,
-    }
+    flags = flag_values("build", options)
 
     def run():
         project = open_project(app_dir, flags=flags)
@@ -253,16 +289,6 @@ def status_command(app_dir, as_json, stats_address):
     click.echo(format_table(doc))
 
 
-def _start_options(command):
-    """One click option per start setting that declares a flag (see warp.core.settings)."""
-    from warp.core.settings import SETTINGS
-
-    for setting in reversed([s for s in SETTINGS if s.group == "start" and s.flag]):
-        command = click.option(setting.flag, setting.name, default=None, metavar=setting.type_name,
-                               help=f"{setting.doc} (setting: {setting.name})")(command)
-    return command
-
-
 def _shell_line(argv):
     import shlex
 
@@ -277,8 +303,8 @@ def _shell_line(argv):
                    "TYPES narrows it to a subset.")
 @click.option("--print", "print_only", is_flag=True, help="Print the exact command line and environment, then exit.")
 @json_option
-@_start_options
-def start_command(process_types, app_dir, run_all, print_only, as_json, **flags):
+@setting_options("start")
+def start_command(process_types, app_dir, run_all, print_only, as_json, **options):
     """Start the app (or Procfile process type TYPE) in the foreground, replacing warp.
 
     With --all, every process type runs under warp's supervisor.
@@ -286,6 +312,8 @@ def start_command(process_types, app_dir, run_all, print_only, as_json, **flags)
     from warp.core.environment import runtime_environ
     from warp.core.project import open_project
     from warp.launch import plan_start, run_deploy_hook, run_plan
+
+    flags = flag_values("start", options)
 
     if len(process_types) > 1 and not run_all:
         from warp.core.errors import UsageError
@@ -369,25 +397,6 @@ def health_command(app_dir, which, timeout):
     click.echo(f"{result.check}: ok ({result.how}: {result.detail})")
 
 
-_MULTIPLE = {"deploy_env", "deploy_secrets", "deploy_scale"}
-
-
-def _deploy_options(command):
-    """One click option per deploy setting that declares a flag (see warp.core.settings)."""
-    from warp.core.settings import SETTINGS
-
-    for setting in reversed([s for s in SETTINGS if s.group == "deploy" and s.flag]):
-        multiple = setting.name in _MULTIPLE
-        command = click.option(setting.flag, setting.name, default=None, multiple=multiple, metavar=setting.type_name,
-                               help=f"{setting.doc} (setting: {setting.name})")(command)
-    return command
-
-
-def _deploy_flags(flags):
-    # A repeated flag arrives as a tuple; none given means "not set" (None).
-    return {name: (list(value) if value else None) if name in _MULTIPLE else value for name, value in flags.items()}
-
-
 def _default_name(app_dir):
     import os
     import re
@@ -407,13 +416,14 @@ def manifest_group():
 @click.option("-o", "--output", "output_dir", default=None, type=click.Path(file_okay=False),
               help="Write one file per object into this folder instead of printing them.")
 @json_option
-@_deploy_options
-def manifest_kubernetes_command(app_dir, name, output_dir, as_json, **flags):
+@setting_options("deploy")
+def manifest_kubernetes_command(app_dir, name, output_dir, as_json, **options):
     """Print (or write with -o DIR) the Kubernetes manifests of the app."""
     from warp.deploy import kubernetes
     from warp.deploy.spec import open_for_deploy
 
-    spec = _run(lambda: open_for_deploy(app_dir, name or _default_name(app_dir), _deploy_flags(flags)), as_json)
+    flags = flag_values("deploy", options)
+    spec = _run(lambda: open_for_deploy(app_dir, name or _default_name(app_dir), flags), as_json)
     if output_dir:
         paths = _run(lambda: kubernetes.write(spec, output_dir), as_json)
         if as_json:

@@ -42,6 +42,7 @@ def warp_only_path(tmp_path):
 
 def test_every_server_module_imports_only_the_standard_library(warp_only_path):
     names = ["warp.runtime.server." + m.name for m in pkgutil.iter_modules([str(SRC / "warp" / "runtime" / "server")])]
+    names += ["warp.runtime." + m.name for m in pkgutil.iter_modules([str(SRC / "warp" / "runtime")])]
     code = (f"import sys, json; sys.path.insert(0, {str(warp_only_path)!r}); "
             f"[__import__(n) for n in {names!r}]; print(json.dumps(sorted(sys.modules)))")
     result = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=60)
@@ -49,6 +50,11 @@ def test_every_server_module_imports_only_the_standard_library(warp_only_path):
     modules = json.loads(result.stdout)
     assert "warp.runtime.server.arbiter" in modules and "warp.runtime.server.connection" in modules
     assert _foreign(modules) == []
+    # Of warp's own modules, the runtime reaches only itself and the registry (which
+    # brings the error classes it raises, both standard library only).
+    allowed = {"warp", "warp.core", "warp.core.settings", "warp.core.errors"}
+    assert sorted(name for name in modules if name.startswith("warp") and name not in allowed
+                  and not name.startswith("warp.runtime")) == []
 
 
 def test_a_serving_worker_has_only_standard_library_modules(warp_only_path, tmp_path):

@@ -3,7 +3,7 @@
 import pytest
 
 from warp.core.errors import ConfigError
-from warp.core.settings import load_config
+from warp.core.config import load_config
 
 
 def config_of(tmp_path, text, environ=None, flags=None):

@@ -1,4 +1,4 @@
-"""Launcher pieces one function at a time: worker default, commands, static map, PYTHONPATH folder, requirements."""
+"""Launcher pieces one function at a time: commands, static map, PYTHONPATH folder, requirements."""
 
 import io
 import json
@@ -13,60 +13,7 @@ from warp.launch.command import command, expand
 from warp.launch.mod_wsgi import check_build_tools
 from warp.launch.pythonpath import warp_pythonpath, PACKAGE_DIR
 from warp.launch.static import _from_build_record, static_map
-from warp.launch.workers import Resources, cgroup_cpu_limit, cgroup_memory_limit, default_workers, resources
 from warp.core.project import open_project
-
-
-# -- workers, as Heroku computes them
-
-def test_default_workers_is_lower_of_cpu_and_memory_bounds():
-    assert default_workers(Resources(cpus=2, memory_mib=24000, cpus_from="x", memory_from="y"))[0] == 5
-    assert default_workers(Resources(cpus=8, memory_mib=512, cpus_from="x", memory_from="y"))[0] == 2
-    assert default_workers(Resources(cpus=1, memory_mib=100, cpus_from="x", memory_from="y"))[0] == 1
-    count, why = default_workers(Resources(cpus=4, memory_mib=1024, cpus_from="cgroup CPU quota", memory_from="cgroup memory limit"))
-    assert count == 4 and "cgroup CPU quota" in why and "WEB_CONCURRENCY" in why
-
-
-def fake_cgroup_v2(tmp_path, cpu_max, memory_max, nested="app.slice/web"):
-    root = tmp_path / "cgroup"
-    leaf = root / nested
-    leaf.mkdir(parents=True)
-    (root / "cpu.max").write_text("max 100000\n")
-    (leaf / "cpu.max").write_text(cpu_max + "\n")
-    (leaf / "memory.max").write_text(memory_max + "\n")
-    proc = tmp_path / "proc-cgroup"
-    proc.write_text(f"0::/{nested}\n")
-    return root, proc
-
-
-def test_cgroup_v2_limits_are_read_along_the_process_path(tmp_path):
-    root, proc = fake_cgroup_v2(tmp_path, "150000 100000", str(512 * 1024 * 1024))
-    assert cgroup_cpu_limit(str(root), str(proc)) == 1.5
-    assert cgroup_memory_limit(str(root), str(proc)) == 512 * 1024 * 1024
-    meminfo = tmp_path / "meminfo"
-    meminfo.write_text("MemTotal:       262144000 kB\n")
-    res = resources(str(root), str(proc), str(meminfo))
-    assert (res.cpus, res.memory_mib, res.memory_from) == (min(2, len(os.sched_getaffinity(0))), 512, "cgroup memory limit")
-    assert default_workers(res)[0] == 2
-
-
-def test_unlimited_cgroup_falls_back_to_host_figures(tmp_path):
-    root, proc = fake_cgroup_v2(tmp_path, "max 100000", "max")
-    assert cgroup_cpu_limit(str(root), str(proc)) is None
-    assert cgroup_memory_limit(str(root), str(proc)) is None
-
-
-def test_cgroup_v1_limits(tmp_path):
-    root = tmp_path / "cgroup"
-    (root / "cpu").mkdir(parents=True)
-    (root / "cpu" / "cpu.cfs_quota_us").write_text("200000\n")
-    (root / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
-    (root / "memory").mkdir()
-    (root / "memory" / "memory.limit_in_bytes").write_text(str(1024 * 1024 * 1024) + "\n")
-    proc = tmp_path / "proc-cgroup"
-    proc.write_text("4:memory:/\n1:cpu,cpuacct:/\n")
-    assert cgroup_cpu_limit(str(root), str(proc)) == 2
-    assert cgroup_memory_limit(str(root), str(proc)) == 1024 * 1024 * 1024
 
 
 # -- commands run as given

@@ -30,7 +30,6 @@ KNOWN_UPWARD = [
 
 # "importer -> imported" for runtime-side code importing outside the standard library.
 KNOWN_RUNTIME = [
-    "warp.core.settings -> yaml",
 ]
 
 # The modules of each import cycle, sorted and joined with " <-> ".

@@ -1,16 +1,17 @@
-import os
+"""The bundled server's settings, derived from the registry (warp.core.settings)."""
 
 import pytest
 
-from warp.runtime.server.config import (AUTO_WORKERS_CAP, ConfigError, _cgroup_v1_quota, _cgroup_v2_quota,
-                                default_workers, parse_args, usable_cpus)
+from warp.core import errors
+from warp.core.settings import SERVER, SETTINGS
+from warp.runtime.server.config import ConfigError, ServerConfig, build_parser, parse_args, settings
 
 
 def test_flags_beat_environment_which_beats_defaults():
     env = {"WEB_CONCURRENCY": "3", "WARP_TIMEOUT": "12", "PORT": "9000"}
     cfg = parse_args(["app:application", "--workers", "5"], env)
     assert cfg.workers == 5 and cfg.sources["workers"] == "flag"
-    assert cfg.timeout == 12.0 and cfg.sources["timeout"] == "env"
+    assert cfg.timeout == 12 and cfg.sources["timeout"] == "env WARP_TIMEOUT"
     assert cfg.bind == ("0.0.0.0:9000",) and cfg.sources["bind"] == "default"
     assert cfg.max_requests == 0 and cfg.sources["max_requests"] == "default"
 
@@ -20,6 +21,7 @@ def test_port_defaults_to_8080_and_bind_repeats():
     cfg = parse_args(["app", "-b", "127.0.0.1:1", "--bind", "unix:/tmp/x.sock"], {})
     assert cfg.bind == ("127.0.0.1:1", "unix:/tmp/x.sock")
     assert parse_args(["app"], {"WARP_BIND": "[::1]:5, 127.0.0.1:6"}).bind == ("[::1]:5", "127.0.0.1:6")
+    assert parse_args(["app"], {"HOST": "::1", "WARP_PORT": "81"}).bind == ("[::1]:81",)
 
 
 @pytest.mark.parametrize("argv, env, word", [
@@ -28,77 +30,50 @@ def test_port_defaults_to_8080_and_bind_repeats():
     (["app", "--timeout", "-1"], {}, "--timeout"),
     (["app", "--access-log-format", "xml"], {}, "--access-log-format"),
     ([":app"], {}, "module:callable"),
+    ([], {}, "module:callable"),
 ])
 def test_bad_values_name_the_setting(argv, env, word):
     with pytest.raises(ConfigError, match=word):
         parse_args(argv, env)
 
 
-def test_boolean_env(monkeypatch):
+def test_the_server_error_is_warps_config_error():
+    assert ConfigError is errors.ConfigError
+    with pytest.raises(errors.UsageError):
+        parse_args(["app", "--threads", "x"], {})
+
+
+def test_seconds_and_log_levels_as_warp_reads_them():
+    cfg = parse_args(["app"], {"WARP_TIMEOUT": "2.5", "WARP_LOG_LEVEL": "critical"})
+    assert (cfg.timeout, cfg.log_level) == (2.5, "critical")
+
+
+def test_entry_point_from_the_environment():
+    assert parse_args([], {"APP_MODULE": "site.wsgi:application"}).entrypoint == "site.wsgi:application"
+    assert parse_args(["a:b"], {"APP_MODULE": "site.wsgi:application"}).app == "a:b"
+
+
+def test_boolean_env():
     assert parse_args(["app"], {"WARP_PRELOAD": "yes"}).preload is True
     assert parse_args(["app"], {"WARP_PRELOAD": "0"}).preload is False
     assert parse_args(["app", "--preload"], {}).preload is True
 
 
-def _write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as fh:
-        fh.write(text)
+def test_config_is_immutable_and_knows_only_server_settings():
+    cfg = ServerConfig(app="a:b", workers=2)
+    with pytest.raises(AttributeError):
+        cfg.workers = 3
+    assert cfg.with_changes(workers=3).workers == 3 and cfg.workers == 2
+    with pytest.raises(TypeError):
+        ServerConfig(server_args=["x"])
 
 
-def test_cgroup_v2_quota_takes_the_tightest_ancestor(tmp_path):
-    _write(str(tmp_path / "proc"), "0::/a/b\n")
-    _write(str(tmp_path / "cg/a/b/cpu.max"), "max 100000\n")
-    _write(str(tmp_path / "cg/a/cpu.max"), "150000 100000\n")
-    _write(str(tmp_path / "cg/cpu.max"), "max 100000\n")
-    assert _cgroup_v2_quota(str(tmp_path / "cg"), str(tmp_path / "proc")) == 1.5
-    # 1.5 CPUs round up to 2: workers = 2 * 2 + 1
-    assert usable_cpus(str(tmp_path / "cg"), str(tmp_path / "proc")) <= 2
-
-
-def test_cgroup_v2_unlimited_and_v1(tmp_path):
-    _write(str(tmp_path / "proc"), "0::/\n")
-    _write(str(tmp_path / "cg/cpu.max"), "max 100000\n")
-    assert _cgroup_v2_quota(str(tmp_path / "cg"), str(tmp_path / "proc")) is None
-    _write(str(tmp_path / "v1/cpu,cpuacct/cpu.cfs_quota_us"), "50000\n")
-    _write(str(tmp_path / "v1/cpu,cpuacct/cpu.cfs_period_us"), "100000\n")
-    assert _cgroup_v1_quota(str(tmp_path / "v1")) == 0.5
-    _write(str(tmp_path / "v1u/cpu/cpu.cfs_quota_us"), "-1\n")
-    _write(str(tmp_path / "v1u/cpu/cpu.cfs_period_us"), "100000\n")
-    assert _cgroup_v1_quota(str(tmp_path / "v1u")) is None
-
-
-def test_default_workers_formula_and_cap():
-    assert default_workers(1, memory=None) == 3
-    assert default_workers(2, memory=None) == 5
-    assert default_workers(64, memory=None) == AUTO_WORKERS_CAP
-    # memory-bound containers: one worker per 256 MiB, at least one
-    assert default_workers(4, memory=512 * 1024 * 1024) == 2
-    assert default_workers(4, memory=100 * 1024 * 1024) == 1
-
-
-def test_memory_limit_from_cgroup_v2_and_v1(tmp_path):
-    from warp.runtime.server.config import memory_limit
-    _write(str(tmp_path / "proc"), "0::/pod/app\n")
-    _write(str(tmp_path / "cg/pod/app/memory.max"), "max\n")
-    _write(str(tmp_path / "cg/pod/memory.max"), "1073741824\n")
-    assert memory_limit(str(tmp_path / "cg"), str(tmp_path / "proc")) == 1073741824
-    _write(str(tmp_path / "v1/memory/memory.limit_in_bytes"), "9223372036854771712\n")
-    assert memory_limit(str(tmp_path / "v1"), str(tmp_path / "none")) is None
-
-
-def test_default_workers_respects_affinity():
-    cpus = len(os.sched_getaffinity(0))
-    assert usable_cpus() <= cpus
-
-
-def test_every_setting_has_a_flag_an_env_variable_and_docs():
-    from warp.runtime.server.config import settings, settings_markdown
-    table = settings_markdown()
-    for f in settings():
-        if f.name == "app":
-            continue
-        meta = f.metadata
-        assert meta["flags"][-1].startswith("--") and meta["help"]
-        assert meta["env"], f.name
-        assert f"`{meta['flags'][-1]}`" in table and f"`{meta['env']}`" in table
+def test_every_server_setting_has_a_flag_env_variable_and_doc_in_help():
+    text = build_parser().format_help()
+    assert settings() == [s for s in SETTINGS if SERVER in s.commands]
+    for setting in settings():
+        assert setting.doc and setting.env_names[0] == "WARP_" + setting.name.upper()
+        if setting.positional:
+            assert setting.positional in text
+        else:
+            assert setting.flag.startswith("--") and setting.flag in text, setting.name

@@ -69,8 +69,8 @@ def test_bad_static_entries_are_explained(tmp_path):
 def test_static_flag_is_checked_when_parsed():
     from warp.runtime.server.config import ConfigError, parse_args
     config = parse_args(["app:app", "--static", "/static/=staticfiles", "--static", "/m/=media"], environ={})
-    assert config.static == ("/static/=staticfiles", "/m/=media")
+    assert config.static == {"/static/": "staticfiles", "/m/": "media"}
     with pytest.raises(ConfigError, match="PREFIX=FOLDER"):
         parse_args(["app:app", "--static", "staticfiles"], environ={})
     env = parse_args(["app:app"], environ={"WARP_STATIC": "/s/=a, /t/=b"})
-    assert env.static == ("/s/=a", "/t/=b")
+    assert env.static == {"/s/": "a", "/t/": "b"}

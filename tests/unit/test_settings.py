@@ -3,7 +3,8 @@
 import pytest
 
 from warp.core.errors import ConfigError
-from warp.core.settings import SETTINGS, load_config
+from warp.core.config import load_config
+from warp.core.settings import SETTINGS
 
 
 def write(tmp_path, text):

@@ -38,9 +38,10 @@ from warp.core.environment import environment_files, runtime_environ
 from warp.core.errors import BuildError
 from warp.app.hooks import find_hooks
 from warp.build.hooks import run_hook, standard_hooks
+from warp.core.settings import build_settings
 
-# Settings whose value changes what a build produces; part of its fingerprint.
-BUILD_SETTINGS = ("python", "package_manager", "installer", "wheelhouse", "no_index", "disable_collectstatic", "server", "lock_groups", "extras")
+# Settings whose value changes what a build produces (declared in the registry); part of its fingerprint.
+BUILD_SETTINGS = build_settings()
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import sys
 
 from warp.core.environment import with_environment_files
 from warp.core.errors import UsageError
-from warp.core.settings import load_config
+from warp.core.config import Config, load_config
 
 STATE_DIR = ".warp"
 BUILD_RECORD = "build.json"
@@ -28,7 +28,7 @@ BUILD_RECORD = "build.json"
 @dataclass(frozen=True)
 class Project:
     root: Path
-    config: Any  # warp.core.settings.Config
+    config: Config
     # The environment the project was opened with, its environment files applied.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 

@@ -1,39 +1,80 @@
-"""Every warp setting, declared once.
+"""Every warp setting, declared once. Standard library only.
 
-A setting has one entry in ``SETTINGS``: its ``warp.yaml`` key, its type, its
-default, the environment variables that set it (``WARP_<NAME>`` first, then the
-conventions users already have, such as ``PORT`` or ``WEB_CONCURRENCY``), its
-command-line flag where one makes sense, and its documentation. The CLI's
-options, ``warp config``, the README's settings table and the validation of
-``warp.yaml`` are all derived from this list, so they cannot drift apart.
+A setting has one entry in ``SETTINGS``: its name (which is also its
+``warp.yaml`` key), its parser, its default, the environment variables that set
+it (``WARP_<NAME>`` first, then the conventions users already have, such as
+``PORT`` or ``WEB_CONCURRENCY``), its command-line flag, the commands it
+belongs to, whether it changes what ``warp build`` produces, and its doc.
+
+Everything else is derived from this list, so the copies cannot drift apart:
+the click options of every ``warp`` command, ``warp config``, the validation of
+``warp.yaml`` (``warp.core.config``), the bundled server's argparse and
+environment (``warp.runtime.server.config``), the build fingerprint, the
+launcher's inputs and the README's settings table (``python -m
+warp.core.settings``). A raw value goes through the same parser and fails with
+the same one line wherever it comes from.
 
 Precedence, highest first: command-line flag, environment variable,
 ``warp.yaml``, a value warp detected in the application, the default.
+
+This module is imported by the bundled server inside the application's own
+interpreter, where none of warp's dependencies exist: it may import only the
+standard library and ``warp.core.errors`` (itself standard library only).
 """
 
-from dataclasses import dataclass
-from typing import Optional
-from pathlib import Path
-import difflib
-import os
+from __future__ import annotations
 
-import yaml
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from warp.core.errors import ConfigError
 
 CONFIG_FILE = "warp.yaml"
 
-# Where a value came from, as ``warp config`` shows it.
+# Where a value came from, as ``warp config`` and ``python -m warp.runtime.server --print-config`` show it.
 SOURCE_DEFAULT = "default"
 SOURCE_DETECTED = "detected"
 SOURCE_FILE = CONFIG_FILE
 SOURCE_ENV = "env"
 SOURCE_FLAG = "flag"
 
+# The process that reads the server-only settings: the bundled server, from its own
+# flags and environment (``python -m warp.runtime.server``).
+SERVER = "server"
 
-def _to_bool(value):
+__all__ = [
+    "CONFIG_FILE", "ConfigError", "Kind", "SERVER", "SETTINGS", "BY_NAME", "Setting", "parse_value",
+    "resolve", "settings_for", "config_settings", "build_settings", "settings_table",
+]
+
+
+# -- parsers: one set, one wording ------------------------------------------------------
+
+@dataclass(frozen=True)
+class Kind:
+    """A parser: raw value (flag or environment text, or a YAML value) to the setting's value.
+
+    ``convert`` raises ValueError with the reason, which becomes the one error line.
+    ``switch``: a flag that takes no value (``--no-index``). ``multiple``: a flag that
+    may be repeated, each value possibly comma separated.
+    """
+
+    name: str
+    convert: Callable[[Any], Any]
+    choices: Tuple[str, ...] = ()
+    switch: bool = False
+    multiple: bool = False
+
+    def __call__(self, raw: Any) -> Any:
+        return self.convert(raw)
+
+
+def _bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
+    if isinstance(value, (list, dict)):
+        raise ValueError("expected true or false")
     text = str(value).strip().lower()
     if text in ("1", "true", "yes", "on"):
         return True
@@ -42,69 +83,97 @@ def _to_bool(value):
     raise ValueError("expected true or false")
 
 
-def _to_int(value):
-    text = str(value).strip()
-    if isinstance(value, bool) or not text.lstrip("-").isdigit():
-        raise ValueError("expected a whole number")
-    return int(text)
+def _integer(minimum: Optional[int] = None, maximum: Optional[int] = None) -> Callable[[Any], int]:
+    if minimum is not None and maximum is not None:
+        wanted = f"a whole number from {minimum} to {maximum}"
+    elif minimum is not None:
+        wanted = f"a whole number of at least {minimum}"
+    else:
+        wanted = "a whole number"
+
+    def parse(value: Any) -> int:
+        text = str(value).strip()
+        if isinstance(value, (bool, list, dict)) or not text.lstrip("-").isdigit() or text.count("-") > 1:
+            raise ValueError(f"expected {wanted}")
+        number = int(text)
+        if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+            raise ValueError(f"expected {wanted}")
+        return number
+
+    return parse
 
 
-def _to_number(value):
-    if isinstance(value, bool):
+def _number(value: Any) -> Any:
+    """A number; whole numbers stay ints so ``30`` reads back as ``30``, not ``30.0``."""
+    if isinstance(value, (bool, list, dict)):
         raise ValueError("expected a number")
     try:
-        return float(str(value).strip())
+        number = float(str(value).strip())
     except ValueError:
         raise ValueError("expected a number") from None
+    if not math.isfinite(number):
+        raise ValueError("expected a number")
+    return int(number) if number.is_integer() else number
 
 
-def _to_str(value):
+def _seconds(value: Any) -> Any:
+    try:
+        number = _number(value)
+    except ValueError:
+        raise ValueError("expected a number of seconds, 0 or more") from None
+    if number < 0:
+        raise ValueError("expected a number of seconds, 0 or more")
+    return number
+
+
+def _str(value: Any) -> str:
     if isinstance(value, (dict, list)):
         raise ValueError("expected a single value")
     return str(value)
 
 
-def _to_list(value):
-    """A list from YAML, or a comma/space separated string from env or flag."""
-    if isinstance(value, list):
-        return [str(v) for v in value]
+def _items(value: Any) -> List[str]:
+    """Items of a list: a YAML list, repeated flags, or comma separated text."""
     if isinstance(value, dict):
         raise ValueError("expected a list")
-    return [part for part in str(value).replace(",", " ").split() if part]
+    raw = value if isinstance(value, (list, tuple)) else [value]
+    items: List[str] = []
+    for part in raw:
+        if isinstance(part, (list, dict)):
+            raise ValueError("expected a list of single values")
+        items += [item.strip() for item in str(part).split(",") if item.strip()]
+    return items
 
 
-def _to_static_map(value):
+def _list(value: Any) -> List[str]:
+    """A list from YAML, repeated flags, or a comma (or space) separated string."""
+    return [word for item in _items(value) for word in item.split()]
+
+
+def _static_map(value: Any) -> Dict[str, str]:
     """URL prefix -> folder. YAML mapping, or ``/static/=public,/media/=media``."""
     if isinstance(value, dict):
-        pairs = value.items()
-    elif isinstance(value, list):
-        raise ValueError("expected a mapping of URL prefix to folder")
+        pairs = [(str(url), str(folder)) for url, folder in value.items()]
     else:
         pairs = []
-        for item in str(value).split(","):
-            if not item.strip():
-                continue
-            if "=" not in item:
-                raise ValueError(f"expected URL=FOLDER, got {item.strip()!r}")
-            url, folder = item.split("=", 1)
+        for item in _items(value):
+            url, sep, folder = item.partition("=")
+            if not sep or not url.strip() or not folder.strip():
+                raise ValueError(f"{item!r} is not PREFIX=FOLDER, e.g. /static/=staticfiles")
             pairs.append((url, folder))
     result = {}
     for url, folder in pairs:
-        url = "/" + str(url).strip().strip("/") + "/"
-        result[url.replace("//", "/")] = str(folder).strip()
+        prefix = ("/" + url.strip().strip("/") + "/").replace("//", "/")
+        result[prefix] = folder.strip()
     return result
 
 
-def _pairs(value, what):
+def _pairs(value: Any, what: str) -> List[Tuple[str, Any]]:
     """(key, value) pairs from a YAML mapping, a list of KEY=VALUE (repeated flags) or a comma-separated string."""
     if isinstance(value, dict):
         return [(str(k).strip(), v) for k, v in value.items()]
-    items = value if isinstance(value, list) else str(value).split(",")
     pairs = []
-    for item in items:
-        item = str(item).strip()
-        if not item:
-            continue
+    for item in _items(value):
         if "=" not in item:
             raise ValueError(f"expected {what}, got {item!r}")
         key, val = item.split("=", 1)
@@ -112,7 +181,7 @@ def _pairs(value, what):
     return pairs
 
 
-def _to_env_map(value):
+def _env_map(value: Any) -> Dict[str, str]:
     """NAME=VALUE pairs: a YAML mapping, repeated ``--env NAME=VALUE`` or ``A=1,B=2``."""
     result = {}
     for key, val in _pairs(value, "NAME=VALUE"):
@@ -124,7 +193,7 @@ def _to_env_map(value):
     return result
 
 
-def _to_counts(value):
+def _counts(value: Any) -> Dict[str, int]:
     """Process type -> count: ``web=3,worker=2`` or a YAML mapping."""
     result = {}
     for key, val in _pairs(value, "TYPE=COUNT"):
@@ -141,7 +210,7 @@ _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "ki": 1024, "kb": 1024, "m": 1024**2, "
                "g": 1024**3, "gi": 1024**3, "gb": 1024**3}
 
 
-def _to_size(value):
+def _size(value: Any) -> int:
     """Bytes from ``512M``, ``1G``, ``256Mi`` (binary units, as Docker's --memory reads them) or a byte count."""
     text = str(value).strip().lower()
     number = text.rstrip("abcdefghijklmnopqrstuvwxyz")
@@ -155,88 +224,143 @@ def _to_size(value):
     return int(amount * _SIZE_UNITS[unit])
 
 
-def _choice(*choices):
-    def parse(value):
-        text = str(value).strip().lower()
+_to_bool = Kind("bool", _bool, switch=True)
+_to_int = Kind("int", _integer())
+_to_count = Kind("int", _integer(0))  # 0 usually means "off"
+_to_positive = Kind("int", _integer(1))
+_to_port = Kind("int", _integer(0, 65535))
+_to_number = Kind("number", _number)
+_to_seconds = Kind("seconds", _seconds)
+_to_str = Kind("string", _str)
+_to_list = Kind("list", _list, multiple=True)
+_to_static_map = Kind("map", _static_map, multiple=True)
+_to_env_map = Kind("map", _env_map, multiple=True)
+_to_counts = Kind("map", _counts, multiple=True)
+_to_size = Kind("size", _size)
+
+
+def _choice(*choices: str) -> Kind:
+    def parse(value: Any) -> str:
+        text = "" if isinstance(value, (list, dict)) else str(value).strip().lower()
         if text not in choices:
             raise ValueError("expected one of " + ", ".join(choices))
         return text
 
-    parse.choices = choices
-    return parse
+    return Kind(" / ".join(choices), parse, choices=tuple(choices))
 
-
-# Types by name, so the settings table can say what a value looks like.
-TYPE_NAMES = {
-    _to_bool: "bool",
-    _to_int: "int",
-    _to_number: "number",
-    _to_str: "string",
-    _to_list: "list",
-    _to_static_map: "map",
-    _to_env_map: "map",
-    _to_counts: "map",
-    _to_size: "size",
-}
 
 SERVERS = ("bundled", "gunicorn", "uwsgi", "waitress", "mod_wsgi", "uvicorn")
 INSTALLERS = ("auto", "pip", "uv")
 PACKAGE_MANAGERS = ("auto", "requirements", "pyproject", "setup", "pipfile", "poetry", "uv")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+# The commands a setting belongs to when its entry names only a group.
+GROUP_COMMANDS = {
+    "project": ("project", "build", "start"),
+    "build": ("build",),
+    "start": ("start",),
+    "image": ("image",),
+    "deploy": ("deploy",),
+    SERVER: (SERVER,),
+}
 
 
 @dataclass(frozen=True)
 class Setting:
+    """One setting. ``commands`` names the ``warp`` commands (and ``server``, the
+    bundled server) that take its flag; every setting that is not server-only is
+    also a ``warp.yaml`` key and a ``warp config`` flag."""
+
     name: str
-    parse: object
-    default: object
+    parse: Callable[[Any], Any]
+    default: Any
     doc: str
-    env: tuple = ()
+    env: Tuple[str, ...] = ()
     flag: Optional[str] = None
     group: str = "build"
+    short: Optional[str] = None
+    commands: Tuple[str, ...] = ()
+    changes_build: bool = False
+    metavar: Optional[str] = None
+    # The flag's value is a path relative to the current folder, not to the app.
+    cwd_path: bool = False
+    # What the table says when the default is computed at run time.
+    default_doc: Optional[str] = None
+    # A valid value other than the default, for the walk over every flag (tests).
+    example: Any = None
+    # The bundled server takes it as its positional argument rather than a flag.
+    positional: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if not self.commands:
+            object.__setattr__(self, "commands", GROUP_COMMANDS.get(self.group, (self.group,)))
 
     @property
-    def env_names(self):
+    def env_names(self) -> Tuple[str, ...]:
         return ("WARP_" + self.name.upper(),) + tuple(self.env)
 
     @property
-    def type_name(self):
-        choices = getattr(self.parse, "choices", None)
-        if choices:
-            return " / ".join(choices)
-        return TYPE_NAMES.get(self.parse, "string")
+    def type_name(self) -> str:
+        return str(getattr(self.parse, "name", "string"))
+
+    @property
+    def switch(self) -> bool:
+        return bool(getattr(self.parse, "switch", False))
+
+    @property
+    def multiple(self) -> bool:
+        return bool(getattr(self.parse, "multiple", False))
+
+    @property
+    def server_only(self) -> bool:
+        return tuple(self.commands) == (SERVER,)
+
+    @property
+    def flags(self) -> Tuple[str, ...]:
+        """The flag and its short form, as the command line accepts them."""
+        if not self.flag:
+            return ()
+        return ((self.short,) if self.short else ()) + (self.flag,)
+
+    def fresh_default(self) -> Any:
+        """The default, copied so no caller can change the declaration's list or dict."""
+        if isinstance(self.default, (list, dict)):
+            return type(self.default)(self.default)
+        return self.default
 
 
-SETTINGS = (
+SETTINGS: Tuple[Setting, ...] = (
     # -- the application and its environment
-    Setting("venv", _to_str, ".warp/venv", "Folder of the application's own virtual environment, relative to the app.", flag="--venv", group="project"),
-    Setting("python", _to_str, None, "Python version wanted (e.g. 3.11); detected from .python-version, runtime.txt or requires-python.", group="project"),
+    Setting("venv", _to_str, ".warp/venv", "Folder of the application's own virtual environment, relative to the app.", flag="--venv", group="project", metavar="DIR", example=".venv-walk"),
+    Setting("python", _to_str, None, "Python version wanted (e.g. 3.11); detected from .python-version, runtime.txt or requires-python.", flag="--python", group="project", commands=("project", "build"), changes_build=True, metavar="X.Y"),
     # -- warp build
-    Setting("package_manager", _choice(*PACKAGE_MANAGERS), "auto", "Which dependency file to install when several are present.", flag="--package-manager"),
-    Setting("installer", _choice(*INSTALLERS), "auto", "Tool that installs packages: pip, or uv (auto: uv when uv.lock is present, else pip).", flag="--installer"),
-    Setting("wheelhouse", _to_str, None, "Folder of wheels to install from; with no_index, the only source.", flag="--wheelhouse"),
-    Setting("no_index", _to_bool, False, "Never contact a package index (offline builds).", flag="--no-index"),
-    Setting("disable_collectstatic", _to_bool, False, "Skip Django's collectstatic.", env=("DISABLE_COLLECTSTATIC",)),
-    Setting("lock_groups", _to_list, [], "Dependency groups installed from a lock file besides the main ones (Poetry and uv groups; `dev` for Pipfile.lock's develop).", flag="--group"),
-    Setting("extras", _to_list, [], "Optional extras of the app installed from poetry.lock or uv.lock.", flag="--extra"),
+    Setting("package_manager", _choice(*PACKAGE_MANAGERS), "auto", "Which dependency file to install when several are present.", flag="--package-manager", changes_build=True, example="requirements"),
+    Setting("installer", _choice(*INSTALLERS), "auto", "Tool that installs packages: pip, or uv (auto: uv when uv.lock is present, else pip).", flag="--installer", changes_build=True, example="pip"),
+    Setting("wheelhouse", _to_str, None, "Folder of wheels to install from; with no_index, the only source.", flag="--wheelhouse", changes_build=True, cwd_path=True, metavar="DIR"),
+    Setting("no_index", _to_bool, False, "Never contact a package index (offline builds).", flag="--no-index", changes_build=True),
+    Setting("disable_collectstatic", _to_bool, False, "Skip Django's collectstatic.", env=("DISABLE_COLLECTSTATIC",), changes_build=True),
+    Setting("lock_groups", _to_list, [], "Dependency groups installed from a lock file besides the main ones (Poetry and uv groups; `dev` for Pipfile.lock's develop).", flag="--group", changes_build=True, metavar="GROUP", example="dev"),
+    Setting("extras", _to_list, [], "Optional extras of the app installed from poetry.lock or uv.lock.", flag="--extra", changes_build=True, metavar="EXTRA", example="fast"),
     Setting("migrate", _to_bool, False, "Run Django's migrate before each start (warp's standard deploy hook).", env=("DJANGO_MIGRATE",)),
-    # -- warp start
-    Setting("entrypoint", _to_str, None, "WSGI/ASGI callable as package.module:callable.", env=("APP_MODULE",), flag="--entrypoint", group="start"),
+    # -- warp start, and the bundled server where it shares the setting
+    Setting("entrypoint", _to_str, None, "WSGI/ASGI callable as package.module:callable.", env=("APP_MODULE",), flag="--entrypoint", commands=("start", SERVER), positional="APP", metavar="MODULE:CALLABLE", example="app:application"),
     Setting("interface", _choice("auto", "wsgi", "asgi"), "auto", "Whether the entry point is a WSGI or an ASGI callable (auto: read from its source).", group="start"),
-    Setting("server", _choice(*SERVERS), "bundled", "Server that runs the app.", flag="--server", group="start"),
-    Setting("host", _to_str, "0.0.0.0", "Address to listen on.", env=("HOST",), flag="--host", group="start"),
-    Setting("port", _to_int, 8080, "Port to listen on.", env=("PORT",), flag="--port", group="start"),
-    Setting("workers", _to_int, None, "Worker processes (default: from the CPUs and memory the container really has).", env=("WEB_CONCURRENCY",), flag="--workers", group="start"),
-    Setting("threads", _to_int, 1, "Threads per worker.", env=("PYTHON_MAX_THREADS",), flag="--threads", group="start"),
-    Setting("timeout", _to_int, 30, "Seconds a request may run before its worker is killed and replaced.", flag="--timeout", group="start"),
-    Setting("graceful_timeout", _to_int, 30, "Seconds in-flight requests get to finish on stop or reload.", flag="--graceful-timeout", group="start"),
-    Setting("max_requests", _to_int, 0, "Recycle a worker after this many requests (0: never).", flag="--max-requests", group="start"),
-    Setting("max_requests_jitter", _to_int, 0, "Random extra requests added to max_requests per worker, so workers do not recycle together.", group="start"),
-    Setting("static", _to_static_map, {}, "URL prefix to folder map of static files served without entering the app.", flag="--static", group="start"),
-    Setting("trusted_proxies", _to_list, ["127.0.0.1", "::1"], "Addresses whose X-Forwarded-*/Forwarded headers are believed.", group="start"),
+    Setting("server", _choice(*SERVERS), "bundled", "Server that runs the app.", flag="--server", commands=("build", "start"), changes_build=True, example="bundled"),
+    Setting("host", _to_str, "0.0.0.0", "Address to listen on.", env=("HOST",), flag="--host", commands=("start", SERVER), example="127.0.0.1"),
+    Setting("port", _to_port, 8080, "Port to listen on.", env=("PORT",), flag="--port", commands=("start", SERVER), example="8123"),
+    Setting("workers", _to_positive, None, "Worker processes.", env=("WEB_CONCURRENCY",), flag="--workers", short="-w", commands=("start", SERVER), default_doc="min(2 x CPUs + 1, memory / 256 MiB), from the CPUs and memory the container really has", example="3"),
+    Setting("threads", _to_positive, 1, "Threads per worker.", env=("PYTHON_MAX_THREADS",), flag="--threads", commands=("start", SERVER), example="4"),
+    Setting("timeout", _to_seconds, 30, "Seconds a request may run before its worker is killed and replaced, its traceback logged (0: never).", flag="--timeout", short="-t", commands=("start", SERVER), example="2.5"),
+    Setting("graceful_timeout", _to_seconds, 30, "Seconds in-flight requests get to finish on stop, reload or recycling.", flag="--graceful-timeout", commands=("start", SERVER), example="12"),
+    Setting("max_requests", _to_count, 0, "Recycle a worker after this many requests (0: never).", flag="--max-requests", commands=("start", SERVER), example="1000"),
+    Setting("max_requests_jitter", _to_count, 0, "Random extra requests added to max_requests per worker, so workers do not recycle together.", flag="--max-requests-jitter", commands=("start", SERVER), example="50"),
+    Setting("static", _to_static_map, {}, "URL prefix to folder map of static files served without entering the app (flag: repeat, or comma separated).", flag="--static", commands=("start", SERVER), metavar="PREFIX=FOLDER", example="/assets/=public"),
+    Setting("trusted_proxies", _to_list, ["127.0.0.1", "::1"], "Addresses whose X-Forwarded-*/Forwarded headers are believed; `*` trusts every peer.", env=("FORWARDED_ALLOW_IPS", "WARP_FORWARDED_ALLOW_IPS"), flag="--forwarded-allow-ips", commands=("start", SERVER), metavar="ADDRESS", example="10.0.0.1"),
     Setting("server_args", _to_list, [], "Extra native flags passed to the server as they are.", group="start"),
-    Setting("log_level", _choice("debug", "info", "warning", "error"), "info", "Server log level.", flag="--log-level", group="start"),
-    Setting("access_log_format", _choice("common", "json"), "common", "Access log lines: common log format or JSON lines.", group="start"),
+    Setting("log_level", _choice(*LOG_LEVELS), "info", "Server log level.", flag="--log-level", commands=("start", SERVER), example="critical"),
+    Setting("access_log_format", _choice("common", "json"), "common", "Access log lines: common log format or JSON lines.", flag="--access-log-format", commands=("start", SERVER), example="json"),
     Setting("health_path", _to_str, "/", "Path fetched by `warp health` when no alive/ready hook exists.", group="start"),
+    Setting("scale", _to_counts, {}, "Instances per Procfile process type under `warp start --all`, e.g. worker=2,clock=1 (1 for each type not named; web stays one server).", flag="--scale", group="start", metavar="TYPE=COUNT", example="worker=2"),
     Setting("scale", _to_counts, {}, "Instances per Procfile process type under `warp start --all`, e.g. worker=2,clock=1 (1 for each type not named; web stays one server).", flag="--scale", group="start"),
     # -- warp image
     Setting("base_image", _to_str, None, "Base image for `warp image` (default python:X.Y-slim for the detected version).", flag="--base-image", group="image"),
@@ -259,137 +383,137 @@ SETTINGS = (
     Setting("deploy_drain", _to_int, 5, "Seconds a stopping Kubernetes pod waits (preStop) so endpoints stop sending it traffic before TERM.", group="deploy"),
     Setting("deploy_autoscale", _to_str, None, "Kubernetes only: MIN-MAX replicas of web for a HorizontalPodAutoscaler (needs deploy_cpus).", group="deploy"),
     Setting("deploy_autoscale_cpu", _to_int, 70, "Kubernetes only: average CPU utilisation (% of the request) the autoscaler aims at.", group="deploy"),
+    # -- the bundled server alone (python -m warp.runtime.server)
+    Setting("bind", _to_list, [], "Addresses to listen on: HOST:PORT, [IPV6]:PORT, :PORT or unix:/PATH (flag: repeat; env: comma separated).", flag="--bind", short="-b", group=SERVER, metavar="ADDRESS", default_doc="host:port", example="127.0.0.1:8124"),
+    Setting("backlog", _to_positive, 2048, "Listen queue length.", flag="--backlog", group=SERVER, example="64"),
+    Setting("reuse_port", _to_bool, False, "Give each worker its own SO_REUSEPORT socket (kernel load balancing) instead of sharing the master's.", flag="--reuse-port", group=SERVER),
+    Setting("preload", _to_bool, False, "Import the application once in the master before forking (copy-on-write memory sharing); a HUP reload imports the new code in each new worker instead.", flag="--preload", group=SERVER),
+    Setting("startup_timeout", _to_seconds, 60, "Seconds a new worker may take to import the application (0: never).", flag="--startup-timeout", group=SERVER, example="5"),
+    Setting("heartbeat_timeout", _to_seconds, 30, "Seconds an idle worker may go without a heartbeat before it is considered wedged and replaced (0: never).", flag="--heartbeat-timeout", group=SERVER, example="5"),
+    Setting("max_memory", _to_count, 0, "Recycle a worker after the request that takes its RSS above this many MiB (0: no limit).", flag="--max-memory", group=SERVER, metavar="MIB", example="512"),
+    Setting("stats", _to_str, "", "Stats socket: a UNIX socket path, unix:/PATH, HOST:PORT, or `off` (default .warp/run/stats.sock in the app folder, or a private folder under $TMPDIR when that one is read-only); `warp status` reads it.", flag="--stats", group=SERVER, metavar="ADDRESS", example="off"),
+    Setting("chdir", _to_str, "", "Folder to change to before loading the application (default: the current one); it is put first on sys.path.", flag="--chdir", group=SERVER, metavar="DIR", example="."),
+    Setting("access_log", _to_str, "-", "Access log file, `-` for stdout, `off` to disable.", flag="--access-log", group=SERVER, metavar="FILE", example="off"),
+    Setting("error_log", _to_str, "-", "Server log file, `-` for stderr.", flag="--error-log", group=SERVER, metavar="FILE", example="server.log"),
+    Setting("script_name", _to_str, "", "URL prefix the application is mounted at (becomes SCRIPT_NAME; requests outside it get 404).", flag="--script-name", group=SERVER, metavar="PREFIX", example="/app"),
+    Setting("limit_request_line", _to_positive, 8190, "Longest request line in bytes (longer: 414).", flag="--limit-request-line", group=SERVER, example="4096"),
+    Setting("limit_request_fields", _to_positive, 100, "Most header fields in a request (more: 431).", flag="--limit-request-fields", group=SERVER, example="50"),
+    Setting("limit_request_field_size", _to_positive, 8190, "Longest header field line in bytes (longer: 431).", flag="--limit-request-field-size", group=SERVER, example="4096"),
+    Setting("limit_request_body", _to_count, 100 * 1024 * 1024, "Largest request body in bytes (larger: 413; 0: no limit).", flag="--limit-request-body", group=SERVER, example="1024"),
+    Setting("header_timeout", _to_seconds, 10, "Seconds a client gets to send a whole request head, and the longest pause while sending a body (then 408 and close).", flag="--header-timeout", group=SERVER, example="7"),
+    Setting("keepalive_timeout", _to_seconds, 5, "Seconds an idle keep-alive connection stays open (0: no keep-alive).", flag="--keepalive-timeout", group=SERVER, example="3"),
+    Setting("write_timeout", _to_seconds, 30, "Seconds a client may stop reading a response before the connection is dropped.", flag="--write-timeout", group=SERVER, example="9"),
+    Setting("worker_connections", _to_positive, 1000, "Most open connections per worker (idle keep-alive ones included).", flag="--worker-connections", group=SERVER, example="200"),
 )
+
+BY_NAME: Dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
 
 # A mapping in warp.yaml whose keys are settings named with a prefix:
 # `deploy: {scale: ...}` is `deploy_scale: ...`.
 SECTIONS = {"deploy": "deploy_"}
 
-BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+def settings_for(command: str) -> List[Setting]:
+    """The settings whose flag (or, for the server, positional argument) ``command`` takes."""
+    return [s for s in SETTINGS if command in s.commands and (s.flag or s.positional)]
 
 
-@dataclass(frozen=True)
-class Config:
-    """The effective value of every setting, and where each came from."""
-
-    values: dict
-    sources: dict
-    path: Optional[Path] = None  # the warp.yaml read, if any
-
-    def __getattr__(self, name):
-        try:
-            return self.values[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def source(self, name):
-        return self.sources[name]
-
-    def as_rows(self):
-        return [
-            {"name": s.name, "value": self.values[s.name], "source": self.sources[s.name]}
-            for s in SETTINGS
-        ]
+def config_settings() -> List[Setting]:
+    """The settings warp itself resolves: ``warp.yaml`` keys, shown by ``warp config``."""
+    return [s for s in SETTINGS if not s.server_only]
 
 
-def read_config_file(app_dir):
-    """Parsed warp.yaml of ``app_dir`` as {key: (value, line)}; empty if absent."""
-    path = Path(app_dir) / CONFIG_FILE
-    if not path.exists():
-        return path, {}
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}", "make it a readable UTF-8 YAML file") from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}: invalid YAML: {problem}", "fix the syntax of warp.yaml") from None
-    if data is None:
-        return path, {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}:1: expected a mapping of settings at the top level", "write `key: value` lines, e.g. `server: gunicorn`")
-    lines = {}
-    for key_node, value_node in node.value:
-        lines[key_node.value] = key_node.start_mark.line + 1
-        if key_node.value in SECTIONS and isinstance(value_node, yaml.MappingNode):
-            for sub_key, _ in value_node.value:
-                lines[SECTIONS[key_node.value] + str(sub_key.value)] = sub_key.start_mark.line + 1
-    result = {}
-    for key, value in data.items():
-        if key in SECTIONS:
-            if not isinstance(value, dict):
-                raise ConfigError(f"{path}:{lines.get(str(key))}: {key}: expected a mapping of settings",
-                                  f"write e.g. `{key}:` then indented `key: value` lines")
-            for sub_key, sub_value in value.items():
-                name = SECTIONS[key] + str(sub_key)
-                result[name] = (sub_value, lines.get(name))
-            continue
-        result[key] = (value, lines.get(str(key)))
-    return path, result
+def server_settings() -> List[Setting]:
+    """The settings the bundled server reads from its flags and environment."""
+    return [s for s in SETTINGS if SERVER in s.commands]
 
 
-def _parse(setting, raw, where):
+def build_settings() -> Tuple[str, ...]:
+    """Names of the settings whose value changes what a build produces (its fingerprint)."""
+    return tuple(s.name for s in SETTINGS if s.changes_build)
+
+
+def parse_value(setting: Setting, raw: Any, where: str, fix: Optional[str] = None) -> Any:
+    """``raw`` through ``setting``'s parser; ConfigError naming ``where`` when it is not valid.
+
+    ``fix`` is the hint: how to correct the value where it came from.
+    """
     try:
         return setting.parse(raw)
     except (ValueError, TypeError) as exc:
         raise ConfigError(
             f"{where}: {setting.name}={raw!r} is not valid: {exc}",
-            f"set {setting.name} to a {setting.type_name} value",
+            fix or f"correct {setting.name} in {where}",
         ) from None
 
 
-def load_config(app_dir=".", environ=None, flags=None, detected=None):
-    """Resolve every setting for the app in ``app_dir``.
+def flag_where(setting: Setting) -> str:
+    return setting.flag or (setting.positional or setting.name)
 
-    ``flags`` holds values given on the command line (None meaning not given),
-    ``detected`` values warp found in the application itself.
+
+def resolve(
+    settings: Iterable[Setting],
+    environ: Mapping[str, str],
+    flags: Optional[Mapping[str, Any]] = None,
+    file_values: Optional[Mapping[str, Tuple[Any, str]]] = None,
+    detected: Optional[Mapping[str, Any]] = None,
+) -> Tuple[Dict[str, Any], Dict[str, str]]:
+    """Every setting's value and source, by precedence: flag, environment, file, detected, default.
+
+    ``flags`` holds raw command-line values (None: not given); ``file_values`` maps a
+    key to (raw value, "path:line"); ``detected`` holds values found in the app.
     """
-    environ = os.environ if environ is None else environ
     flags = flags or {}
+    file_values = file_values or {}
     detected = detected or {}
-    path, file_values = read_config_file(app_dir)
-
-    for key, (_, line) in file_values.items():
-        if key not in BY_NAME:
-            near = difflib.get_close_matches(str(key), list(BY_NAME), n=1)
-            hint = f"did you mean {near[0]}?" if near else "see `warp config` for the known settings"
-            raise ConfigError(f"{path}:{line}: unknown setting {key!r}", hint)
-
-    values, sources = {}, {}
-    for setting in SETTINGS:
-        value, source = setting.default, SOURCE_DEFAULT
+    values: Dict[str, Any] = {}
+    sources: Dict[str, str] = {}
+    for setting in settings:
+        value, source = setting.fresh_default(), SOURCE_DEFAULT
         if detected.get(setting.name) is not None:
             value, source = detected[setting.name], SOURCE_DETECTED
         if setting.name in file_values:
-            raw, line = file_values[setting.name]
-            value, source = _parse(setting, raw, f"{path}:{line}"), SOURCE_FILE
+            raw, where = file_values[setting.name]
+            value, source = parse_value(setting, raw, where, f"correct {setting.name} in {CONFIG_FILE}"), SOURCE_FILE
         for env_name in reversed(setting.env_names):
             # WARP_<NAME> wins over the conventional names, so walk it last.
-            if environ.get(env_name, "") != "":
-                value = _parse(setting, environ[env_name], f"environment variable {env_name}")
+            text = environ.get(env_name, "")
+            if text.strip() != "":
+                value = parse_value(setting, text, f"environment variable {env_name}", f"correct or unset {env_name}")
                 source = f"{SOURCE_ENV} {env_name}"
-        if flags.get(setting.name) is not None:
-            value, source = _parse(setting, flags[setting.name], setting.flag or setting.name), SOURCE_FLAG
+        raw_flag = flags.get(setting.name)
+        if raw_flag is not None and raw_flag != [] and raw_flag != ():
+            where = flag_where(setting)
+            value, source = parse_value(setting, raw_flag, where, f"correct the value of {where}"), SOURCE_FLAG
         values[setting.name] = value
         sources[setting.name] = source
-    return Config(values=values, sources=sources, path=path if file_values else None)
+    return values, sources
 
 
-def settings_table():
+def _default_text(setting: Setting) -> str:
+    if setting.default_doc:
+        return setting.default_doc
+    default = setting.default
+    if default in (None, "", {}, []):
+        return ""
+    if isinstance(default, list):
+        return "`" + ",".join(default) + "`"
+    return f"`{default}`"
+
+
+def settings_table() -> str:
     """The README's settings table, in Markdown."""
-    rows = ["| setting | type | default | environment | flag | what it does |", "|---|---|---|---|---|---|"]
+    rows = [
+        "| setting | type | default | environment | flag | commands | what it does |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for s in SETTINGS:
-        default = "" if s.default in (None, {}, []) else f"`{s.default}`"
-        if isinstance(s.default, list) and s.default:
-            default = "`" + ",".join(s.default) + "`"
         env = ", ".join(f"`{name}`" for name in s.env_names)
-        flag = f"`{s.flag}`" if s.flag else ""
-        rows.append(f"| `{s.name}` | {s.type_name} | {default} | {env} | {flag} | {s.doc} |")
+        flags = ", ".join(f"`{flag}`" for flag in s.flags)
+        if s.positional:
+            flags = ", ".join(filter(None, [flags, f"`{s.positional}` (server)"]))
+        commands = ", ".join(s.commands)
+        rows.append(f"| `{s.name}` | {s.type_name} | {_default_text(s)} | {env} | {flags} | {commands} | {s.doc} |")
     return "\n".join(rows)
 
 

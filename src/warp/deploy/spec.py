@@ -152,7 +152,7 @@ def concurrency(config: Any, cpus: Optional[float], memory: Optional[int]) -> Tu
         return str(config.workers), f"workers from {config.source('workers')}"
     if cpus is None:
         return None, "no CPU limit: the server counts the CPUs and memory its container sees"
-    from warp.launch.workers import Resources, default_workers
+    from warp.runtime.workers import Resources, default_workers
 
     memory_mib = memory // (1024 * 1024) if memory else 1 << 20
     count, why = default_workers(Resources(

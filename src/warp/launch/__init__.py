@@ -17,7 +17,7 @@ import shlex
 from warp.app.entrypoint import ASGI, COMMAND, NoEntryPoint, procfile_types, resolve
 from warp.core.errors import ConfigError, StartError
 from warp.core.settings import SERVERS
-from warp.launch.plan import Launch, Plan
+from warp.launch.plan import Launch, Plan, launch_settings
 
 # Pinned like the servers' own packages (see each launch/<server>.py).
 # Servers that neither reap orphaned processes nor would be safe as PID 1 on
@@ -141,7 +141,7 @@ def plan_start(project, env, process_type="web", supervised=False):
     """
     from warp.launch.pythonpath import run_dir_for, warp_pythonpath
     from warp.launch.static import static_map
-    from warp.launch.workers import default_workers
+    from warp.runtime.workers import default_workers
 
     if process_type != "web":
         types = procfile_process_types(project)
@@ -186,13 +186,14 @@ def plan_start(project, env, process_type="web", supervised=False):
         extra_env["WARP_APP"] = entry.target
         extra_env["WARP_STATIC_MAP"] = _json({prefix: folder for prefix, folder in static}) if shim else "{}"
 
+    settings = {s.name: config.values[s.name] for s in launch_settings()}
+    settings.update(
+        entrypoint=entry.target, server=entry.server, workers=workers, static=static,
+        trusted_proxies=tuple(config.trusted_proxies or ()), server_args=read_server_args(project),
+    )
     launch = Launch(
         root=project.root, python=project.python, venv_bin=project.venv_bin, entry=entry, app_target=app_target,
-        host=config.host, port=config.port, workers=workers, threads=config.threads, timeout=config.timeout,
-        graceful_timeout=config.graceful_timeout, max_requests=config.max_requests,
-        max_requests_jitter=config.max_requests_jitter, static=static, trusted_proxies=tuple(config.trusted_proxies or ()),
-        server_args=read_server_args(project), log_level=config.log_level, access_log_format=config.access_log_format,
-        pythonpath=pythonpath, run_dir=run_dir, explicit=_explicit(project),
+        pythonpath=pythonpath, run_dir=run_dir, settings=settings, explicit=_explicit(project),
     )
     if entry.kind not in module.INTERFACES:
         served = " and ".join(kind.upper() for kind in module.INTERFACES)
@@ -229,8 +230,12 @@ def plan_start(project, env, process_type="web", supervised=False):
     if static and shim:
         facts.append(("static via", "WhiteNoise (this server cannot serve files itself)"))
     facts += list(cmd.notes)
+    shown = {name: [list(pair) for pair in value] if name == "static" else (list(value) if isinstance(value, tuple) else value)
+             for name, value in settings.items()}
+    sources = {name: config.sources.get(name, "default") for name in settings}
     return Plan(server=entry.server, argv=argv, env=full, changed=_changed(full), cwd=project.root,
-                files=dict(cmd.files), facts=tuple(facts), entry=entry, process_type=process_type)
+                files=dict(cmd.files), facts=tuple(facts), entry=entry, process_type=process_type,
+                settings=shown, sources=sources)
 
 
 def procfile_process_types(project):

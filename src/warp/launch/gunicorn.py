@@ -2,7 +2,7 @@
 
 import json
 
-from warp.launch.plan import Command
+from warp.launch.plan import Command, whole_seconds
 
 # Pinned (tested) versions; older Pythons get the last release that supports them.
 REQUIREMENTS = ('gunicorn==27.0.1; python_version >= "3.10"', 'gunicorn==23.0.0; python_version < "3.10"')
@@ -30,9 +30,9 @@ def command(launch):
     if chosen("threads"):
         argv += ["--threads", str(launch.threads)]
     if chosen("timeout"):
-        argv += ["--timeout", str(launch.timeout)]
+        argv += ["--timeout", whole_seconds(launch.timeout)]
     if chosen("graceful_timeout"):
-        argv += ["--graceful-timeout", str(launch.graceful_timeout)]
+        argv += ["--graceful-timeout", whole_seconds(launch.graceful_timeout)]
     if chosen("max_requests"):
         argv += ["--max-requests", str(launch.max_requests), "--max-requests-jitter", str(launch.max_requests_jitter)]
     if chosen("trusted_proxies"):

@@ -13,7 +13,7 @@ import pwd
 import shutil
 
 from warp.core.errors import BuildError, StartError
-from warp.launch.plan import Command
+from warp.launch.plan import Command, whole_seconds
 
 # Pinned (tested) versions; older Pythons get the last release that supports them.
 REQUIREMENTS = ('mod_wsgi==6.1.1; python_version >= "3.10"', 'mod_wsgi==5.0.2; python_version < "3.10"')
@@ -93,9 +93,9 @@ def command(launch):
         "--port", str(launch.port),
         "--processes", str(launch.workers),
         "--threads", str(launch.threads),
-        "--request-timeout", str(launch.timeout),
-        "--graceful-timeout", str(launch.graceful_timeout),
-        "--shutdown-timeout", str(launch.graceful_timeout),
+        "--request-timeout", whole_seconds(launch.timeout),
+        "--graceful-timeout", whole_seconds(launch.graceful_timeout),
+        "--shutdown-timeout", whole_seconds(launch.graceful_timeout),
         "--maximum-requests", str(launch.max_requests),
         "--working-directory", str(launch.root),
         "--python-path", str(launch.root),
@@ -103,7 +103,7 @@ def command(launch):
         "--log-to-terminal",
         "--access-log",
         "--access-log-format", JSON_LOG if launch.access_log_format == "json" else COMMON_LOG,
-        "--log-level", {"warning": "warn"}.get(launch.log_level, launch.log_level),
+        "--log-level", {"warning": "warn", "critical": "crit"}.get(launch.log_level, launch.log_level),
     ]
     for prefix, folder in launch.static:
         argv += ["--url-alias", prefix, folder.rstrip("/") + "/"]

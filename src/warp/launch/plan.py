@@ -9,45 +9,57 @@ write first, the startup facts) which ``--print`` shows and ``run`` execs.
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional
+import math
 
 from warp.core.errors import StartError
+from warp.core.settings import SETTINGS, Setting
+
+
+def launch_settings() -> List[Setting]:
+    """The settings a server module reads: every setting of ``warp start``."""
+    return [s for s in SETTINGS if "start" in s.commands]
+
+
+def whole_seconds(value: Any) -> str:
+    """A timeout for servers whose flags take whole seconds; rounded up so 0.5 s is not 0 (never)."""
+    return str(math.ceil(value))
 
 
 @dataclass(frozen=True)
 class Launch:
+    """Paths warp found, plus ``settings``: the value of every ``warp start`` setting
+    (from the registry), read as attributes (``launch.timeout``). ``workers`` is the
+    count computed when unset, ``static`` a tuple of (URL prefix, absolute folder),
+    ``server_args`` joined with ``.warpdrive/server_args``."""
+
     root: Path  # the app folder, the server's working directory
     python: Path  # the app venv's interpreter
     venv_bin: Path
-    entry: object  # warp.app.entrypoint.EntryPoint
+    entry: Any  # warp.app.entrypoint.EntryPoint
     app_target: str  # what the server loads: the entry point, or warp.runtime.shim wrapping it
-    host: str
-    port: int
-    workers: int
-    threads: int
-    timeout: int
-    graceful_timeout: int
-    max_requests: int
-    max_requests_jitter: int
-    static: tuple  # ((url prefix ending in "/", absolute folder), ...)
-    trusted_proxies: tuple
-    server_args: tuple  # extra native flags, appended as they are
-    log_level: str
-    access_log_format: str
     pythonpath: Path  # folder holding only a `warp` symlink (see pythonpath.py)
     run_dir: Path  # writable folder for generated files (server root, ...)
-    explicit: frozenset = frozenset()  # settings the user set (not defaults)
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    explicit: FrozenSet[str] = frozenset()  # settings the user set (not defaults)
+
+    def __getattr__(self, name: str) -> Any:
+        settings = self.__dict__.get("settings", {})
+        if name in settings:
+            return settings[name]
+        raise AttributeError(name)
 
     @property
-    def bind(self):
+    def bind(self) -> str:
         """host:port, with brackets around an IPv6 host."""
         host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
         return f"{host}:{self.port}"
 
-    def tool(self, name):
+    def tool(self, name: str) -> Path:
         """Path of a console script installed in the app's venv."""
         return self.venv_bin / name
 
-    def require_tool(self, name, hint=None):
+    def require_tool(self, name: str, hint: Optional[str] = None) -> Path:
         """``tool(name)``, or a StartError saying the build did not install the server."""
         path = self.tool(name)
         if not path.exists():
@@ -77,9 +89,14 @@ class Plan:
     facts: tuple  # ((label, value), ...) printed one per line at startup
     entry: object
     process_type: str = "web"
+    # What the server was given: each start setting's value and where it came from.
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    sources: Mapping[str, str] = field(default_factory=dict)
 
-    def to_dict(self):
+    def to_dict(self) -> Dict[str, Any]:
         return {
+            "settings": dict(self.settings),
+            "sources": dict(self.sources),
             "server": self.server,
             "process_type": self.process_type,
             "argv": list(self.argv),

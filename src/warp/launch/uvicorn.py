@@ -1,6 +1,6 @@
 """uvicorn: ASGI (and WSGI through its wsgi interface); static files through WhiteNoise."""
 
-from warp.launch.plan import Command
+from warp.launch.plan import Command, whole_seconds
 
 # Pinned (tested) versions; older Pythons get the last release that supports them.
 REQUIREMENTS = ('uvicorn==0.54.0; python_version >= "3.10"', 'uvicorn==0.33.0; python_version < "3.10"')
@@ -17,7 +17,7 @@ def command(launch):
         "--port", str(launch.port),
         "--workers", str(launch.workers),
         "--app-dir", str(launch.root),
-        "--timeout-graceful-shutdown", str(launch.graceful_timeout),
+        "--timeout-graceful-shutdown", whole_seconds(launch.graceful_timeout),
         "--log-level", launch.log_level,
         "--access-log",
         "--no-use-colors",

@@ -1,6 +1,6 @@
 """uWSGI in HTTP mode, master + prefork workers, static files natively (``--static-map``)."""
 
-from warp.launch.plan import Command
+from warp.launch.plan import Command, whole_seconds
 
 # pyuwsgi, not the uwsgi sdist: the same uWSGI core with the Python plugin built
 # in, shipped as manylinux wheels (CPython 3.9-3.13), so installing it needs no C
@@ -42,9 +42,9 @@ def command(launch):
         # HUP handler a worker installs for itself closes that window; the
         # master loop installs its own HUP handler when it starts.
         "--hook-post-app", "unix_signal:1 gracefully_kill",
-        "--worker-reload-mercy", str(launch.graceful_timeout),
-        "--reload-mercy", str(launch.graceful_timeout),
-        "--harakiri", str(launch.timeout),
+        "--worker-reload-mercy", whole_seconds(launch.graceful_timeout),
+        "--reload-mercy", whole_seconds(launch.graceful_timeout),
+        "--harakiri", whole_seconds(launch.timeout),
         "--log-format", JSON_LOG if launch.access_log_format == "json" else COMMON_LOG,
         "--req-logger", "stdio",
         "--buffer-size", "32768",
@@ -57,7 +57,7 @@ def command(launch):
     for prefix, folder in launch.static:
         argv += ["--static-map", f"{prefix.rstrip('/')}={folder}"]
     notes = ()
-    if launch.log_level in ("warning", "error"):
+    if launch.log_level in ("warning", "error", "critical"):
         argv += ["--disable-logging"]
     notes += (("trusted proxies", "uWSGI does not rewrite the client address from proxy headers; the app sees the proxy"),)
     argv += list(launch.server_args)

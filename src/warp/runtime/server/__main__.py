@@ -4,16 +4,20 @@ Runs in the application's own interpreter: standard library only.
 """
 
 import sys
+from typing import Optional, Sequence
 
-from warp.runtime.server.config import ConfigError, parse_args
+from warp.runtime.server.config import ConfigError, describe, parse_command_line
 
 
-def main(argv=None) -> int:
+def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
-        config = parse_args(argv)
+        config, print_only = parse_command_line(argv)
     except ConfigError as exc:
         print(f"warp.runtime.server: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
+    if print_only:
+        print(describe(config))
+        return 0
     from warp.runtime.server.arbiter import Arbiter
     return Arbiter(config).run()
 

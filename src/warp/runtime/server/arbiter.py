@@ -113,7 +113,7 @@ class Arbiter:
         self.bound = [listener.bound_text for listener in self.listeners]
         if cfg.preload:
             self._preload_modules = set(sys.modules)
-            self.app = load_app(cfg.app)
+            self.app = load_app(cfg.entrypoint)
             # Move everything imported so far out of the collector's reach: the
             # collector then never touches (and so never copies) those pages in workers.
             if hasattr(gc, "freeze"):
@@ -131,7 +131,7 @@ class Arbiter:
         self.log.info(f"warp server {__version__} (Python {sys.version.split()[0]}) master pid {self.pid}")
         for listener in self.listeners:
             self.log.info(f"Listening at {listener.url}")
-        self.log.info(f"Application {cfg.app}, {self.target} workers x {cfg.threads} threads"
+        self.log.info(f"Application {cfg.entrypoint}, {self.target} workers x {cfg.threads} threads"
                       + (", preloaded" if cfg.preload else "")
                       + (f", stats at {self.stats.where}" if self.stats else ""))
 
@@ -542,7 +542,7 @@ class Arbiter:
             "master_pid": self.pid,
             "started": self.started,
             "uptime": round(wall - self.started, 3),
-            "app": self.config.app,
+            "app": self.config.entrypoint,
             "cwd": self.cwd,
             "bind": self.bound,
             "target_workers": self.target,

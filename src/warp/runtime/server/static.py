@@ -132,7 +132,10 @@ class StaticFiles:
 
     @classmethod
     def from_config(cls, entries) -> "StaticFiles":
+        """From the static setting's {prefix: folder} map, or PREFIX=FOLDER strings."""
         mounts = []
+        if isinstance(entries, dict):
+            entries = [f"{prefix}={folder}" for prefix, folder in entries.items()]
         for entry in entries:
             prefix, sep, folder = entry.partition("=")
             prefix, folder = prefix.strip(), folder.strip()

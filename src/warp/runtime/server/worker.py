@@ -146,7 +146,7 @@ class Worker:
             from warp.runtime.server.app import prepare_path
             prepare_path(os.getcwd())
             try:
-                self.app = load_app(self.config.app)
+                self.app = load_app(self.config.entrypoint)
             except AppLoadError as exc:
                 self.log.error(f"worker {os.getpid()}: {exc.summary}", exc.details)
                 return EXIT_APP_LOAD_ERROR

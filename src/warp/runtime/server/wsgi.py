@@ -132,7 +132,7 @@ class EnvironBuilder:
         else:
             remote_addr, remote_port = "", ""  # unix socket
         self.script_name = config.script_name.rstrip("/")
-        allowed = config.forwarded_allow_ips
+        allowed = config.trusted_proxies
         self.trusted = allowed
         # A unix-socket peer is on this machine (like loopback): trusted by default.
         self.trust_proxy = "*" in allowed or not remote_addr or remote_addr in allowed

@@ -1,13 +1,19 @@
-"""The default worker count, computed the way Heroku's Python buildpack does.
+"""The default worker count: one rule for ``warp start`` and ``python -m warp.runtime.server``.
 
-When ``WEB_CONCURRENCY`` (warp's ``workers`` setting) is unset, the count is the
-lower of ``2 x CPUs + 1`` and ``memory in MiB / 256`` (each worker gets at least
-256 MiB), and at least 1. CPUs and memory are what the process can really use:
-a container limited by cgroups to 1.5 CPUs and 512 MiB on a 64-core, 256 GiB host
-gets min(2*2+1, 2) = 2 workers, not 129.
+When the ``workers`` setting (``WEB_CONCURRENCY``) is unset, the count is the
+lower of ``2 x CPUs + 1`` (one worker can wait on I/O while another computes)
+and ``memory in MiB / 256`` (each worker holds a whole copy of the app), and at
+least 1, as Heroku's Python buildpack computes it. CPUs and memory are what the
+process can really use: a container limited by cgroups to 1.5 CPUs and 512 MiB
+on a 64-core, 256 GiB host gets min(2*2+1, 2) = 2 workers, not 129.
+
+Standard library only: the bundled server computes it inside the app's interpreter.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
+from typing import Dict, Iterator, Optional, Tuple
 import math
 import os
 
@@ -25,7 +31,7 @@ class Resources:
     memory_from: str
 
 
-def _read(path):
+def _read(path: str) -> Optional[str]:
     try:
         with open(path) as handle:
             return handle.read().strip()
@@ -33,9 +39,9 @@ def _read(path):
         return None
 
 
-def _cgroup_paths(proc_cgroup):
+def _cgroup_paths(proc_cgroup: str) -> Dict[str, str]:
     """{controller: path} from /proc/self/cgroup ('' is the v2 unified hierarchy)."""
-    paths = {}
+    paths: Dict[str, str] = {}
     text = _read(proc_cgroup) or ""
     for line in text.splitlines():
         parts = line.split(":", 2)
@@ -45,7 +51,7 @@ def _cgroup_paths(proc_cgroup):
     return paths
 
 
-def _ancestors(root, rel):
+def _ancestors(root: str, rel: Optional[str]) -> Iterator[str]:
     """The cgroup folder of this process and each parent up to the root (limits nest)."""
     rel = (rel or "/").strip("/")
     while True:
@@ -55,10 +61,10 @@ def _ancestors(root, rel):
         rel = os.path.dirname(rel)
 
 
-def cgroup_cpu_limit(root=CGROUP_ROOT, proc_cgroup="/proc/self/cgroup"):
+def cgroup_cpu_limit(root: str = CGROUP_ROOT, proc_cgroup: str = "/proc/self/cgroup") -> Optional[float]:
     """CPUs allowed by the tightest cgroup CPU quota (v2 cpu.max, v1 cfs quota), or None."""
     paths = _cgroup_paths(proc_cgroup)
-    best = None
+    best: Optional[float] = None
     for folder in _ancestors(root, paths.get("")):
         text = _read(os.path.join(folder, "cpu.max"))
         if text:
@@ -77,10 +83,10 @@ def cgroup_cpu_limit(root=CGROUP_ROOT, proc_cgroup="/proc/self/cgroup"):
     return best
 
 
-def cgroup_memory_limit(root=CGROUP_ROOT, proc_cgroup="/proc/self/cgroup"):
+def cgroup_memory_limit(root: str = CGROUP_ROOT, proc_cgroup: str = "/proc/self/cgroup") -> Optional[int]:
     """Bytes allowed by the tightest cgroup memory limit (v2 memory.max, v1 limit_in_bytes), or None."""
     paths = _cgroup_paths(proc_cgroup)
-    best = None
+    best: Optional[int] = None
     for folder in _ancestors(root, paths.get("")):
         text = _read(os.path.join(folder, "memory.max"))
         if text and text.isdigit():
@@ -95,14 +101,14 @@ def cgroup_memory_limit(root=CGROUP_ROOT, proc_cgroup="/proc/self/cgroup"):
     return best if best is not None and best < _UNLIMITED else None
 
 
-def _meminfo_total(path="/proc/meminfo"):
+def _meminfo_total(path: str = "/proc/meminfo") -> Optional[int]:
     for line in (_read(path) or "").splitlines():
         if line.startswith("MemTotal:"):
             return int(line.split()[1]) * 1024
     return None
 
 
-def resources(root=CGROUP_ROOT, proc_cgroup="/proc/self/cgroup", meminfo="/proc/meminfo"):
+def resources(root: str = CGROUP_ROOT, proc_cgroup: str = "/proc/self/cgroup", meminfo: str = "/proc/meminfo") -> Resources:
     """The CPUs and memory this process may really use, and where each figure came from."""
     try:
         cpus, cpus_from = float(len(os.sched_getaffinity(0))), "CPU affinity"
@@ -120,7 +126,7 @@ def resources(root=CGROUP_ROOT, proc_cgroup="/proc/self/cgroup", meminfo="/proc/
     return Resources(cpus=max(1, math.ceil(cpus)), memory_mib=memory // (1024 * 1024), cpus_from=cpus_from, memory_from=memory_from)
 
 
-def default_workers(res=None):
+def default_workers(res: Optional[Resources] = None) -> Tuple[int, str]:
     """(count, why): min(2 x CPUs + 1, MiB / 256), at least 1."""
     res = res or resources()
     by_cpu = 2 * res.cpus + 1
