@@ -60,7 +60,7 @@ def read_config_file(app_dir: Any) -> Tuple[Path, Dict[Any, Tuple[Any, Optional[
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{where}: invalid YAML: {problem}", "fix the syntax of warp.yaml") from None
-    if data is None:
+    if data is None or node is None:
         return path, {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: expected a mapping of settings at the top level", "write `key: value` lines, e.g. `server: gunicorn`")

@@ -13,7 +13,7 @@ creates anything; ``warp.build.venv`` and ``warp.build.pipeline`` do.
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Mapping, Optional
 import os
 import sys
 

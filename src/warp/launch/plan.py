@@ -87,7 +87,7 @@ class Plan:
     cwd: Path
     files: dict
     facts: tuple  # ((label, value), ...) printed one per line at startup
-    entry: object
+    entry: Any  # warp.app.entrypoint.EntryPoint, or None for a Procfile command
     process_type: str = "web"
     # What the server was given: each start setting's value and where it came from.
     settings: Mapping[str, Any] = field(default_factory=dict)

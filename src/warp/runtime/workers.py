@@ -69,16 +69,20 @@ def cgroup_cpu_limit(root: str = CGROUP_ROOT, proc_cgroup: str = "/proc/self/cgr
         text = _read(os.path.join(folder, "cpu.max"))
         if text:
             quota, _, period = text.partition(" ")
-            if quota != "max" and period and float(period) > 0:
-                best = min(best or math.inf, float(quota) / float(period))
+            try:
+                if quota != "max" and period and float(period) > 0:
+                    best = min(best or math.inf, float(quota) / float(period))
+            except ValueError:
+                continue  # an unreadable limit is no limit
     for sub in ("cpu", "cpu,cpuacct", "cpuacct,cpu"):
         base = os.path.join(root, sub)
         if not os.path.isdir(base):
             continue
         for folder in _ancestors(base, paths.get("cpu")) if paths.get("cpu") else [base]:
-            quota, period = _read(os.path.join(folder, "cpu.cfs_quota_us")), _read(os.path.join(folder, "cpu.cfs_period_us"))
-            if quota and period and quota.lstrip("-").isdigit() and int(quota) > 0 and int(period) > 0:
-                best = min(best or math.inf, int(quota) / int(period))
+            cfs_quota, cfs_period = _read(os.path.join(folder, "cpu.cfs_quota_us")), _read(os.path.join(folder, "cpu.cfs_period_us"))
+            if cfs_quota and cfs_period and cfs_quota.lstrip("-").isdigit() and cfs_period.isdigit() \
+                    and int(cfs_quota) > 0 and int(cfs_period) > 0:
+                best = min(best or math.inf, int(cfs_quota) / int(cfs_period))
         break
     return best
 
