@@ -154,10 +154,10 @@ def flask_image(engine, base_image, flask_app, pip_secrets):
 class Running:
     """A container started from an image, with its published port."""
 
-    def __init__(self, client, image, *, user=None, read_only=False, environment=None, port=8080):
+    def __init__(self, client, image, *, user=None, read_only=False, environment=None, port=8080, command=None):
         self.port = port
         self.container = client.containers.run(
-            image, detach=True, user=user, read_only=read_only,
+            image, command, detach=True, user=user, read_only=read_only,
             tmpfs={"/tmp": ""} if read_only else None,
             environment=environment or {}, ports={f"{port}/tcp": ("127.0.0.1", None)},
         )
@@ -487,3 +487,37 @@ def test_environment_files_decide_the_image_as_they_decide_config(engine, base_i
     assert "9123/tcp" in client.images.get(result["id"]).attrs["Config"]["ExposedPorts"]
     plan = json.loads(run_once(client, result["id"], ["warp", "start", "--print", "--json"]))
     assert plan["server"] == "waitress" and f"--listen=0.0.0.0:{rows['port']}" in plan["argv"]
+
+
+PROCFILE_APP = dict(PLAIN_WSGI, **{
+    "Procfile": "release: python -c \"print('release ran')\"\nworker: python worker.py\n",
+    "worker.py": "import os, time\nprint('worker up pid', os.getpid(), flush=True)\nwhile True:\n    time.sleep(0.5)\n",
+})
+
+
+def test_procfile_types_in_the_image_one_by_name_or_all_under_warp_as_pid_1(engine, base_image, tmp_path):
+    client, _ = engine
+    app = write(tmp_path, PROCFILE_APP)
+    result, _ = build(engine, app, image_name("procfile"))
+    # `docker run IMAGE worker`: that type alone, as PID 1.
+    alone = client.containers.run(result["id"], "worker", detach=True)
+    try:
+        deadline = time.monotonic() + 60
+        while "worker up pid 1" not in alone.logs().decode() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "worker up pid 1" in alone.logs().decode()
+    finally:
+        alone.remove(force=True)
+    # `docker run IMAGE --all`: release once, then web and worker under warp as PID 1.
+    running = Running(client, result["id"], command=["--all"], user=ARBITRARY_UID, read_only=True)
+    try:
+        assert running.get("/x") == (200, "plain wsgi /x"), running.logs()
+        logs = running.logs()
+        assert logs.count("| release ran") == 1, logs
+        assert "worker.1" in logs and "worker up" in logs, logs
+        pid_1 = running.container.exec_run(["cat", "/proc/1/cmdline"]).output.decode().split("\0")
+        assert pid_1[1:4] == ["/usr/local/bin/warp", "start", "--all"], pid_1
+        assert running.terminate() == 0, running.logs()
+        assert "web.1 stopped" in running.logs()
+    finally:
+        running.remove()

@@ -2,7 +2,9 @@
 # warp-entrypoint: the ENTRYPOINT of images made by `warp image`.
 #
 # Gives the UID the container runs as a name and a writable HOME, then execs
-# the command (`warp start` unless one is given), which so becomes PID 1.
+# the command (`warp start` unless one is given), which so becomes PID 1. A
+# first word that is no program (a Procfile type, or a flag such as --all) is
+# handed to `warp start`.
 #
 # Why: OpenShift and friends run images as an arbitrary UID in group 0 that
 # /etc/passwd does not know; libraries that call getpwuid() (getpass.getuser,
@@ -28,4 +30,13 @@ if ! cut -d: -f3 "$passwd" 2>/dev/null | grep -qx "$uid"; then
     printf 'app-%s:x:%s:%s:warp application:%s:/bin/sh\n' "$uid" "$uid" "$(id -g)" "$HOME" >>"$passwd" 2>/dev/null || :
 fi
 
+# `docker run IMAGE worker` and `docker run IMAGE --all`: a Procfile process type or
+# warp start's own flags, not a program, so they go to `warp start` (in the app
+# folder, the WORKDIR). Anything that is a program runs as given.
+case "${1:-}" in
+    -*) exec warp start "$@" ;;
+esac
+if [ $# -gt 0 ] && ! command -v "$1" >/dev/null 2>&1; then
+    exec warp start "$@"
+fi
 exec "$@"
