@@ -27,18 +27,14 @@ PENDING = [
     "warp.build.buildpacks.poetry",
     "warp.build.buildpacks.requirements",
     "warp.build.buildpacks.uv",
-    "warp.build.hooks",
-    "warp.build.installer",
     "warp.build.pipeline",
     "warp.build.venv",
     "warp.cli",
     "warp.core.project",
-    "warp.deploy.kubernetes",
     "warp.image.build",
     "warp.image.render",
     "warp.launch",
     "warp.launch.gunicorn",
-    "warp.launch.health",
     "warp.launch.mod_wsgi",
     "warp.launch.static",
     "warp.launch.uvicorn",
@@ -49,7 +45,6 @@ PENDING = [
     "warp.runtime.server.static",
     "warp.runtime.server.worker",
     "warp.runtime.server.wsgi",
-    "warp.runtime.shim",
 ]
 
 

@@ -11,6 +11,7 @@ hook, its file and its exit status.
 """
 
 from pathlib import Path
+from typing import IO, Callable, List, Mapping, Union
 import os
 import shlex
 import signal
@@ -19,23 +20,28 @@ import subprocess
 from warp.app.hooks import HOOK_NAMES, find_hooks
 from warp.core.data import data_path
 from warp.core.errors import BuildError
+from warp.core.project import Project
+
+# Where a hook's output goes: a callable taking one line, a file with a
+# descriptor, or None for this process's own stdout and stderr.
+HookOutput = Union[Callable[[str], object], IO[str], None]
 
 # Standard hook sets: folder under hooks/ -> the setting that enables it.
 STANDARD = {"django-migrate": "migrate"}
 
 
-def standard_hooks(project, name):
+def standard_hooks(project: Project, name: str) -> List[Path]:
     """warp's own hooks for hook point ``name`` that the project's settings enable, in order."""
     folder = data_path("hooks")
     enabled = []
     for set_name, setting in STANDARD.items():
         path = folder / set_name / name
-        if getattr(project.config, setting, False) and path.is_file():
+        if getattr(project.config, setting) and path.is_file():
             enabled.append(path)
     return enabled
 
 
-def hook_command(path):
+def hook_command(path: Union[str, Path]) -> List[str]:
     """argv that runs hook file ``path``, executable bit or not."""
     path = Path(path)
     if os.access(path, os.X_OK):
@@ -105,7 +111,7 @@ def _run_one(project, name, path, environ, stream):
     return shown
 
 
-def run_hook(project, name, environ, stream=None):
+def run_hook(project: Project, name: str, environ: Mapping[str, str], stream: HookOutput = None) -> List[str]:
     """Run the standard hooks enabled for ``name`` and then the app's own ``name`` hook.
 
     ``environ`` is the complete environment (see ``warp.core.environment.runtime_environ``).

@@ -13,25 +13,39 @@ constraints and find-links to uv through uv's own variables (never
 overriding a ``UV_*`` variable the user set).
 """
 
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Protocol, Sequence, Tuple, Union
 import json
 import os
 import subprocess
 
 from warp.app.installer import find_uv
 from warp.core.errors import BuildError
+from warp.core.project import Project
+
+
+class InstallTarget(Protocol):
+    """What an install needs to know (a buildpack's BuildContext has it)."""
+
+    project: Project
+    python: Path  # the app environment's interpreter
+    environ: Dict[str, str]
+    installer: str  # "pip" or "uv"
+    wheelhouse: Optional[Path]
+    no_index: bool
 
 # Variables that would make the app's interpreter see warp's own packages.
 _LEAKY = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "PIP_USER", "PIP_TARGET", "PIP_PREFIX")
 
 
-def clean_environ(environ):
+def clean_environ(environ: Mapping[str, str]) -> Dict[str, str]:
     env = dict(environ)
     for name in _LEAKY:
         env.pop(name, None)
     return env
 
 
-def pip_config(python, environ):
+def pip_config(python: Union[str, Path], environ: Mapping[str, str]) -> Dict[str, str]:
     """pip's effective configuration for `pip install`, as pip resolves it: {"index-url": value, ...}."""
     result = subprocess.run(
         [str(python), "-m", "pip", "config", "list"], env=clean_environ(environ),
@@ -41,7 +55,8 @@ def pip_config(python, environ):
     # environment variables as ":env:.<name>". For `pip install`, variables
     # win over the [install] section, which wins over [global].
     rank = {":env:": 3, "install": 2, "global": 1}
-    config, ranks = {}, {}
+    config: Dict[str, str] = {}
+    ranks: Dict[str, int] = {}
     for line in result.stdout.splitlines():
         if "=" not in line:
             continue
@@ -54,7 +69,7 @@ def pip_config(python, environ):
     return config
 
 
-def uv_environ(python, environ, constraints=True):
+def uv_environ(python: Union[str, Path], environ: Mapping[str, str], constraints: bool = True) -> Dict[str, str]:
     """``environ`` plus uv's equivalents of pip's effective configuration.
 
     ``constraints=False`` leaves pip's constraint files out: a hashed, fully
@@ -65,7 +80,7 @@ def uv_environ(python, environ, constraints=True):
     config = pip_config(python, environ)
     extra = config.get("extra-index-url", "").split()
 
-    def put(name, value):
+    def put(name: str, value: Optional[str]) -> None:
         if value and not env.get(name):
             env[name] = value
 
@@ -89,7 +104,7 @@ def uv_environ(python, environ, constraints=True):
     return env
 
 
-def source_args(ctx):
+def source_args(ctx: InstallTarget) -> List[str]:
     args = []
     if ctx.wheelhouse:
         args += ["--find-links", str(ctx.wheelhouse)]
@@ -98,7 +113,7 @@ def source_args(ctx):
     return args
 
 
-def install_command(ctx, args):
+def install_command(ctx: InstallTarget, args: Sequence[str]) -> Tuple[List[str], Dict[str, str]]:
     """argv and environment that install ``args`` (pip install's arguments) into ctx.python."""
     if ctx.installer == "uv":
         argv = [find_uv(ctx.environ), "pip", "install", "--python", str(ctx.python), *source_args(ctx), *args]
@@ -108,7 +123,7 @@ def install_command(ctx, args):
     return argv, clean_environ(ctx.environ)
 
 
-def run(argv, env, cwd, what):
+def run(argv: Sequence[str], env: Mapping[str, str], cwd: Union[str, Path], what: str) -> "subprocess.CompletedProcess[str]":
     """Run an install command; BuildError with the tool's own error line when it fails."""
     try:
         result = subprocess.run(argv, env=env, cwd=str(cwd), capture_output=True, text=True)
@@ -120,7 +135,7 @@ def run(argv, env, cwd, what):
     return result
 
 
-def error_line(output):
+def error_line(output: str) -> str:
     """The line of pip's or uv's output that says what went wrong."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     for line in lines:
@@ -135,13 +150,15 @@ def error_line(output):
     return lines[-1] if lines else "no output"
 
 
-def install(ctx, args, what, cwd=None):
+def install(ctx: InstallTarget, args: Sequence[str], what: str,
+            cwd: Optional[Union[str, Path]] = None) -> "subprocess.CompletedProcess[str]":
     """Install pip-style ``args`` (e.g. ["-r", "requirements.txt"]) into the app environment."""
     argv, env = install_command(ctx, args)
     return run(argv, env, cwd or ctx.project.root, what)
 
 
-def install_requirements(ctx, requirements, what="packages"):
+def install_requirements(ctx: InstallTarget, requirements: Sequence[str],
+                         what: str = "packages") -> "Optional[subprocess.CompletedProcess[str]]":
     """Install requirement strings (e.g. ["gunicorn==23.0.0"]) into the app environment."""
     if not requirements:
         return None
@@ -154,7 +171,7 @@ _INSTALLED = (
 )
 
 
-def installed(python, environ=None):
+def installed(python: Union[str, Path], environ: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
     """{distribution name: version} installed in the environment of ``python``."""
     env = clean_environ(os.environ if environ is None else environ)
     result = subprocess.run([str(python), "-c", _INSTALLED], env=env, capture_output=True, text=True, timeout=120)

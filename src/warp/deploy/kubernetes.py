@@ -28,7 +28,7 @@ What the objects carry, and why:
 """
 
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List, Union
 import hashlib
 import math
 import os
@@ -291,7 +291,7 @@ def render(spec: AppSpec) -> str:
     return header(spec) + "".join("---\n" + _dump(obj) for _, obj in manifests(spec))
 
 
-def write(spec: AppSpec, folder) -> list:
+def write(spec: AppSpec, folder: Union[str, "os.PathLike[str]"]) -> List[Path]:
     """One file per object in ``folder`` (made if needed); returns the paths written.
 
     Everything is rendered before the first file is written, and each file is
@@ -301,7 +301,7 @@ def write(spec: AppSpec, folder) -> list:
     texts = [(name, header(spec) + _dump(obj)) for name, obj in manifests(spec)]
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        written = []
+        written: List[Path] = []
         for name, text in texts:
             path = folder / name
             temporary = folder / f".{name}.{os.getpid()}.tmp"

@@ -5,9 +5,11 @@ healthy, 1 with one line saying why not.
 """
 
 from dataclasses import dataclass
+from typing import Mapping, Tuple
 import http.client
 
 from warp.core.errors import WarpError
+from warp.core.project import Project
 
 
 class Unhealthy(WarpError):
@@ -29,7 +31,7 @@ def _local_host(host):
     return host.strip("[]")
 
 
-def http_check(host, port, path, timeout=5.0):
+def http_check(host: str, port: int, path: str, timeout: float = 5.0) -> Tuple[int, str]:
     """(status, reason) of GET path on host:port; raises OSError when nothing answers."""
     connection = http.client.HTTPConnection(_local_host(host), port, timeout=timeout)
     try:
@@ -41,7 +43,7 @@ def http_check(host, port, path, timeout=5.0):
         connection.close()
 
 
-def check(project, env, which, timeout=5.0):
+def check(project: Project, env: Mapping[str, str], which: str, timeout: float = 5.0) -> HealthResult:
     """HealthResult when healthy; raises Unhealthy (exit 1) otherwise."""
     from warp.app.hooks import find_hooks
     from warp.build.hooks import run_hook

@@ -23,9 +23,13 @@ import os
 import signal
 import sys
 import time
+from typing import Any, Callable, Dict, Iterable, List, Optional, TextIO
+
+WSGIApp = Callable[..., Iterable[bytes]]
+ASGIApp = Callable[..., Any]
 
 
-def load(target):
+def load(target: str) -> Any:
     """The object named by ``module:attr.attr``, imported from the current folder first."""
     module_name, _, attrs = target.partition(":")
     if os.getcwd() not in sys.path:
@@ -36,7 +40,7 @@ def load(target):
     return obj
 
 
-def static_map():
+def static_map() -> Dict[str, str]:
     return json.loads(os.environ.get("WARP_STATIC_MAP") or "{}")
 
 
@@ -52,7 +56,7 @@ def _whitenoise(application, mapping):
 class AccessLog:
     """One line per response on stdout (common log format or JSON), for servers that write none."""
 
-    def __init__(self, app, style="common", stream=None):
+    def __init__(self, app: WSGIApp, style: str = "common", stream: Optional[TextIO] = None) -> None:
         self.app = app
         self.style = style
         self.stream = stream or sys.stdout
@@ -68,7 +72,7 @@ class AccessLog:
         body = self.app(environ, recording_start_response)
         return _LoggedBody(body, lambda sent: self.log(environ, seen["status"], sent, started))
 
-    def log(self, environ, status, sent, started):
+    def log(self, environ: Dict[str, Any], status: str, sent: int, started: float) -> None:
         path = environ.get("PATH_INFO", "") + ("?" + environ["QUERY_STRING"] if environ.get("QUERY_STRING") else "")
         if self.style == "json":
             line = json.dumps({
@@ -106,7 +110,7 @@ class _LoggedBody:
             self.done(self.sent)
 
 
-def wsgi_application():
+def wsgi_application() -> WSGIApp:
     app = load(os.environ["WARP_APP"])
     mapping = static_map()
     if mapping:
@@ -121,7 +125,7 @@ class StaticASGI:
 
     chunk = 64 * 1024
 
-    def __init__(self, app, mapping):
+    def __init__(self, app: ASGIApp, mapping: Dict[str, str]) -> None:
         self.app = app
         self.files = _whitenoise(None, mapping)
 
@@ -132,7 +136,7 @@ class StaticASGI:
                 return await self.serve(static_file, scope, send)
         return await self.app(scope, receive, send)
 
-    async def serve(self, static_file, scope, send):
+    async def serve(self, static_file: Any, scope: Dict[str, Any], send: Callable[..., Any]) -> None:
         # WhiteNoise reads conditional/range/encoding headers from a WSGI-style environ.
         environ = {"HTTP_" + name.decode("latin-1").upper().replace("-", "_"): value.decode("latin-1")
                    for name, value in scope.get("headers", [])}
@@ -153,7 +157,7 @@ class StaticASGI:
             response.file.close()
 
 
-def asgi_application():
+def asgi_application() -> ASGIApp:
     app = load(os.environ["WARP_APP"])
     mapping = static_map()
     return StaticASGI(app, mapping) if mapping else app
@@ -229,7 +233,7 @@ def _run_relay(args):
 RUNNERS = {"waitress": _run_waitress, "uvicorn": _run_uvicorn, "relay": _run_relay}
 
 
-def main(argv=None):
+def main(argv: Optional[List[str]] = None) -> int:
     """``python -m warp.runtime.shim SERVER ARGS``: run SERVER's own command line, TERM meaning a clean stop (exit 0)."""
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] not in RUNNERS:
@@ -241,6 +245,9 @@ def main(argv=None):
     try:
         result = RUNNERS[argv[0]](argv[1:])
     except SystemExit as exc:
+        if isinstance(exc.code, str):  # a server's exit message: shown, status 1, as sys.exit would
+            print(exc.code, file=sys.stderr)
+            return 1
         return exc.code or 0
     return result or 0
 
