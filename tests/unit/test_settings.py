@@ -82,3 +82,13 @@ def test_every_setting_has_doc_and_warp_env_name():
     for setting in SETTINGS:
         assert setting.doc
         assert setting.env_names[0] == "WARP_" + setting.name.upper()
+
+
+def test_names_are_unique_and_each_command_takes_a_flag_once():
+    from warp.core.settings import settings_for
+
+    assert len({s.name for s in SETTINGS}) == len(SETTINGS)
+    commands = {command for s in SETTINGS for command in s.commands}
+    for command in commands:
+        flags = [flag for s in settings_for(command) for flag in s.flags]
+        assert len(flags) == len(set(flags)), command

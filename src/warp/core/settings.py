@@ -361,7 +361,6 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("access_log_format", _choice("common", "json"), "common", "Access log lines: common log format or JSON lines.", flag="--access-log-format", commands=("start", SERVER), example="json"),
     Setting("health_path", _to_str, "/", "Path fetched by `warp health` when no alive/ready hook exists.", group="start"),
     Setting("scale", _to_counts, {}, "Instances per Procfile process type under `warp start --all`, e.g. worker=2,clock=1 (1 for each type not named; web stays one server).", flag="--scale", group="start", metavar="TYPE=COUNT", example="worker=2"),
-    Setting("scale", _to_counts, {}, "Instances per Procfile process type under `warp start --all`, e.g. worker=2,clock=1 (1 for each type not named; web stays one server).", flag="--scale", group="start"),
     # -- warp image
     Setting("base_image", _to_str, None, "Base image for `warp image` (default python:X.Y-slim for the detected version).", flag="--base-image", group="image"),
     # -- warp deploy (Docker Swarm) and warp manifest kubernetes; in warp.yaml
