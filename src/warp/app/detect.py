@@ -12,6 +12,7 @@ import os
 import re
 
 from warp.app import package_manager
+from warp.app.django import find_settings, manage_settings
 from warp.app.hooks import find_hooks
 from warp.app.installer import choose_installer
 from warp.app.python import choose_interpreter, find_interpreters, wanted_python
@@ -121,31 +122,23 @@ def _read(path, limit=256 * 1024):
 
 _ASGI_PACKAGES = ("fastapi", "starlette", "quart", "litestar", "sanic", "django-channels", "channels")
 _WSGI_PACKAGES = ("bottle", "pyramid", "falcon", "webob", "werkzeug", "cherrypy", "web-py")
-_SETTINGS_RE = re.compile(r"""DJANGO_SETTINGS_MODULE['"]\s*,\s*['"]([\w.]+)['"]""")
 _FLASK_CODE = re.compile(r"^\s*(from\s+flask\s+import|import\s+flask)\b", re.M)
 _ASGI_CODE = re.compile(r"^\s*async\s+def\s+\w+\s*\(\s*scope\s*,\s*receive\s*,\s*send\s*\)", re.M)
 _WSGI_CODE = re.compile(r"^\s*def\s+\w+\s*\(\s*environ\s*,\s*start_response\s*\)", re.M)
 
 
-def framework(root, names, files):
-    """(framework Fact, django settings Fact) from the declared dependencies and the code."""
+def framework(root, names, files, environ=None):
+    """(framework Fact, django settings Fact) from the declared dependencies and the code.
+
+    ``environ`` is the app's environment: its DJANGO_SETTINGS_MODULE names the settings of a Django app.
+    """
     root = Path(root)
-
-    def rel(path):
-        return str(Path(path).relative_to(root))
-
-    manage = root / "manage.py"
-    if manage.is_file():
-        match = _SETTINGS_RE.search(_read(manage))
-        if match:
-            return (Fact("django", f"manage.py sets DJANGO_SETTINGS_MODULE={match.group(1)}"),
-                    Fact(match.group(1), "from manage.py"))
-    if "django" in names:
-        for path in files:
-            if path.name == "settings.py" and "INSTALLED_APPS" in _read(path):
-                module = ".".join(Path(rel(path)).with_suffix("").parts)
-                return (Fact("django", "django is a declared dependency"), Fact(module, f"{rel(path)} defines INSTALLED_APPS"))
-        return Fact("django", "django is a declared dependency"), Fact(None, "no settings.py with INSTALLED_APPS found")
+    rel = lambda p: str(Path(p).relative_to(root))
+    managed = manage_settings(root)
+    if managed or "django" in names:
+        settings = find_settings(root, environ, files)
+        why = f"manage.py sets DJANGO_SETTINGS_MODULE={managed}" if managed else "django is a declared dependency"
+        return Fact("django", why), Fact(settings.module, settings.reason)
     none = Fact(None, "not a Django project")
     if "flask" in names:
         return Fact("flask", "flask is a declared dependency"), none
@@ -207,7 +200,7 @@ def detect(project):
     names = package_manager.declared_names(root, choice)
     wanted = Fact(*astuple(wanted_python(project)))
     hosts = tuple(find_interpreters(project.environ))
-    framework_fact, settings_fact = framework(root, names, files)
+    framework_fact, settings_fact = framework(root, names, files, project.environ)
     detection = Detection(
         root=root,
         python=wanted,

@@ -31,6 +31,7 @@ import os
 import re
 from typing import Optional
 
+from warp.app.django import find_settings
 from warp.core.errors import DetectError, ConfigError
 
 WSGI = "wsgi"
@@ -55,7 +56,6 @@ ASGI_MODULES = ("fastapi", "starlette", "quart", "litestar", "sanic", "django.co
 SELF_STARTING_CALLS = {"run", "serve", "serve_forever", "run_simple", "run_app", "make_server", "main", "start"}
 
 _MODULE_CALLABLE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w.]*(\(.*\))?$")
-_DJANGO_SETTINGS = re.compile(r"""["']DJANGO_SETTINGS_MODULE["']\s*,\s*["']([\w.]+)["']""")
 _WSGI_APPLICATION = re.compile(r"""^WSGI_APPLICATION\s*=\s*["']([\w.]+)["']""", re.M)
 _ASGI_APPLICATION = re.compile(r"""^ASGI_APPLICATION\s*=\s*["']([\w.]+)["']""", re.M)
 
@@ -379,11 +379,13 @@ class _Resolver:
         if not manage.is_file():
             self.note("django: no manage.py")
             return None
-        match = _DJANGO_SETTINGS.search(manage.read_text(encoding="utf-8", errors="replace"))
-        if not match:
+        settings = find_settings(self.root, self.environ)
+        settings_module = settings.module
+        named = f"manage.py names DJANGO_SETTINGS_MODULE={settings_module}" if settings.source == "manage.py" \
+            else f"DJANGO_SETTINGS_MODULE={settings_module} ({settings.reason})"
+        if not settings_module:
             self.note("django: manage.py does not name DJANGO_SETTINGS_MODULE")
             return None
-        settings_module = match.group(1)
         settings_file = module_file(self.root, settings_module)
         settings_text = settings_file.read_text(encoding="utf-8", errors="replace") if settings_file else ""
         # Serve ASGI only when it was asked for; Django's default deployment is WSGI.
@@ -414,10 +416,10 @@ class _Resolver:
             if module_file(self.root, module):
                 return self.found(
                     kind, f"{module}:{name}", "django",
-                    f"manage.py names DJANGO_SETTINGS_MODULE={settings_module}; {why} gives {module}:{name}",
+                    f"{named}; {why} gives {module}:{name}",
                     "manage.py",
                 )
-        self.note(f"django: manage.py names {settings_module} but no wsgi.py was found beside it")
+        self.note(f"django: {named} but no wsgi.py was found beside it")
         return None
 
     # 5 and 6

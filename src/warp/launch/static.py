@@ -13,9 +13,7 @@ import json
 import re
 import subprocess
 
-from warp.app.entrypoint import _DJANGO_SETTINGS
-
-DEFAULT_STATIC_ROOT = "staticfiles"
+from warp.app.django import DEFAULT_STATIC_ROOT, find_settings
 
 _PROBE = r"""
 import json, os, sys
@@ -25,17 +23,6 @@ from django.conf import settings
 root = getattr(settings, "STATIC_ROOT", None)
 print(json.dumps({"static_url": getattr(settings, "STATIC_URL", None), "static_root": str(root) if root else None}))
 """
-
-
-def django_settings_module(root, environ):
-    """DJANGO_SETTINGS_MODULE from the environment or manage.py, or None for a non-Django app."""
-    manage = Path(root) / "manage.py"
-    if not manage.is_file():
-        return None
-    if environ.get("DJANGO_SETTINGS_MODULE"):
-        return environ["DJANGO_SETTINGS_MODULE"]
-    match = _DJANGO_SETTINGS.search(manage.read_text(encoding="utf-8", errors="replace"))
-    return match.group(1) if match else None
 
 
 def _from_build_record(record_path):
@@ -73,7 +60,9 @@ def probe_django(python, root, settings_module, environ, timeout=60):
 
 def django_static(project, python, environ):
     """((url prefix, folder), why) for a Django app, or (None, why)."""
-    settings_module = django_settings_module(project.root, environ)
+    if not (project.root / "manage.py").is_file():
+        return None, None
+    settings_module = find_settings(project.root, environ).module
     if not settings_module:
         return None, None
     values = _from_build_record(project.build_record)

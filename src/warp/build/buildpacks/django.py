@@ -14,10 +14,9 @@ import os
 import subprocess
 import tempfile
 
+from warp.app.django import DEFAULT_STATIC_ROOT
 from warp.core.errors import BuildError
 from warp.build.installer import clean_environ, error_line
-
-DEFAULT_STATIC_ROOT = "staticfiles"
 WRAPPER = "warp_collectstatic_settings"
 
 _WRAPPER_TEXT = '''\
@@ -66,7 +65,7 @@ def build(ctx):
         ctx.say(f"collectstatic skipped ({project.config.source('disable_collectstatic')})")
         return {"collectstatic": "skipped", "reason": f"disable_collectstatic from {project.config.source('disable_collectstatic')}"}
     detection = ctx.get_detection()
-    module = ctx.environ.get("DJANGO_SETTINGS_MODULE") or detection.django_settings.value
+    module = detection.django_settings.value
     if not module:
         return {"collectstatic": "skipped", "reason": detection.django_settings.reason}
     root = project.root
