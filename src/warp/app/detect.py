@@ -133,7 +133,10 @@ def framework(root, names, files, environ=None):
     ``environ`` is the app's environment: its DJANGO_SETTINGS_MODULE names the settings of a Django app.
     """
     root = Path(root)
-    rel = lambda p: str(Path(p).relative_to(root))
+
+    def rel(path):
+        return str(Path(path).relative_to(root))
+
     managed = manage_settings(root)
     if managed or "django" in names:
         settings = find_settings(root, environ, files)
