@@ -43,3 +43,25 @@ def test_conflicting_lock_files_exit_2_naming_files_and_setting(tmp_path):
     line = result.stderr.strip()
     assert len(line.splitlines()) == 1
     assert "Pipfile.lock" in line and "poetry.lock" in line and "package_manager" in line
+
+
+def test_quoted_app_module_in_s2i_environment_is_the_entry_point(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "web.py").write_text("def application(environ, start_response):\n    return []\n")
+    (tmp_path / ".s2i").mkdir()
+    (tmp_path / ".s2i" / "environment").write_text('# as users write it\nexport APP_MODULE="pkg.web:application"\n')
+    result = warp("detect", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["entrypoint"]["value"]["target"] == "pkg.web:application"
+
+
+def test_unreadable_environment_line_is_one_line_naming_file_and_line(tmp_path):
+    (tmp_path / "wsgi.py").write_text("def application(environ, start_response):\n    return []\n")
+    (tmp_path / ".s2i").mkdir()
+    (tmp_path / ".s2i" / "environment").write_text('A=1\nAPP_MODULE="pkg.web:application\n')
+    result = warp("detect", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert ".s2i/environment:2:" in lines[0] and "quote" in lines[0]

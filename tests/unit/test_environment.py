@@ -19,6 +19,59 @@ def test_s2i_file_is_name_value_lines_and_a_bad_line_names_file_and_line(tmp_pat
         read_s2i_environment(path)
 
 
+def test_s2i_file_reads_as_users_write_it(tmp_path):
+    path = tmp_path / "environment"
+    path.write_text(
+        "# a comment\n// another, as s2i allows\n\n"
+        'export APP_MODULE="pkg:application"\n'
+        "  SPACED = 'two words'  \n"
+        'ESCAPED="say \\"hi\\""\n'
+        "LITERAL=${HOME}/x\n"
+        "EMPTY=\n"
+    )
+    assert read_s2i_environment(path) == {
+        "APP_MODULE": "pkg:application", "SPACED": "two words", "ESCAPED": 'say "hi"',
+        # s2i does not expand variables: the value is what the file says.
+        "LITERAL": "${HOME}/x", "EMPTY": "",
+    }
+
+
+@pytest.mark.parametrize("line, words", [
+    ("APP_MODULE=\"pkg:app", ["environment:2:", "does not close"]),
+    ("MY-NAME=1", ["environment:2:", "expected NAME=VALUE"]),
+    ("export", ["environment:2:", "expected NAME=VALUE"]),
+])
+def test_unreadable_s2i_line_names_file_and_line(tmp_path, line, words):
+    path = tmp_path / "environment"
+    path.write_text("A=1\n" + line + "\n")
+    with pytest.raises(ConfigError) as caught:
+        read_s2i_environment(path)
+    for word in words:
+        assert word in str(caught.value)
+
+
+def test_broken_warpdrive_environment_names_the_line(tmp_path):
+    (tmp_path / ".warpdrive").mkdir()
+    (tmp_path / ".warpdrive" / "environment").write_text("A=1\n# fine\nB=\"unclosed\nC=3\n")
+    with pytest.raises(ConfigError, match=r"\.warpdrive/environment:\d+: sourcing it failed: .*"):
+        open_project(tmp_path, environ={"PATH": "/usr/bin:/bin"})
+    (tmp_path / ".warpdrive" / "environment").write_text("A=1\nif then fi (\n")
+    with pytest.raises(ConfigError, match=r"\.warpdrive/environment:2: sourcing it failed"):
+        open_project(tmp_path, environ={"PATH": "/usr/bin:/bin"})
+
+
+def test_warpdrive_file_is_a_shell_file(tmp_path):
+    (tmp_path / ".warpdrive").mkdir()
+    (tmp_path / ".warpdrive" / "environment").write_text(
+        "# sourced with set -a, as warpdrive does\n"
+        "export A='single quoted'\n"
+        'B="${A} and ${MISSING:-a default}"\n'
+        "C=plain # trailing comment\n"
+    )
+    env = open_project(tmp_path, environ={"PATH": "/usr/bin:/bin"}).environ
+    assert (env["A"], env["B"], env["C"]) == ("single quoted", "single quoted and a default", "plain")
+
+
 def test_runtime_environ_activates_the_venv_and_sets_port(tmp_path):
     project = open_project(tmp_path, environ={"PATH": "/usr/bin", "PYTHONHOME": "/x", "PORT": "9000"})
     env = runtime_environ(project)
@@ -36,13 +89,6 @@ def test_process_environment_wins_over_s2i_but_warpdrive_file_is_sourced(tmp_pat
     project = open_project(tmp_path, environ={"PATH": "/usr/bin:/bin", "MODE": "process"})
     env = runtime_environ(project)
     assert (env["MODE"], env["EXTRA"], env["COMBINED"]) == ("process", "yes", "process-yes")
-
-
-def test_broken_warpdrive_environment_is_a_config_error(tmp_path):
-    (tmp_path / ".warpdrive").mkdir()
-    (tmp_path / ".warpdrive" / "environment").write_text("if then fi (\n")
-    with pytest.raises(ConfigError, match="warpdrive/environment: sourcing it failed"):
-        open_project(tmp_path, environ={"PATH": "/usr/bin:/bin"})
 
 
 def test_shell_script_round_trips_awkward_values(tmp_path):

@@ -7,7 +7,8 @@ the app sees the same variables everywhere:
 - the environment the project was opened with (``project.environ``): the
   caller's, with the environment files users bring from other tools applied
   once by ``warp.core.project.open_project`` (``with_environment_files``):
-  ``.s2i/environment`` (``NAME=VALUE`` lines, no shell; they are defaults, so a
+  ``.s2i/environment`` (``NAME=VALUE`` lines read as s2i reads them, no shell,
+  plus ``export`` prefixes and quotes dropped; they are defaults, so a
   variable already set in the process wins, as ``docker run -e`` wins over an
   image's ENV) and ``.warpdrive/environment`` (a shell fragment sourced with
   ``set -a``, so it can write ``${NAME:-default}`` or extend PATH itself);
@@ -20,6 +21,7 @@ the app sees the same variables everywhere:
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 import os
+import re
 import shlex
 import subprocess
 
@@ -29,27 +31,64 @@ S2I_ENVIRONMENT = ".s2i/environment"
 WARPDRIVE_ENVIRONMENT = ".warpdrive/environment"
 
 
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# How /bin/sh names line N of a sourced file F (dash: "sh: N: F: msg", bash: "F: line N: msg").
+_SHELL_LINE = re.compile(r"^(?:[^:]*:\s*(\d+):\s*F:|F:\s*line\s+(\d+):)\s*(.*)$")
+
+
+def _unquote(value: str, where: str) -> str:
+    """``value`` without one pair of matching surrounding quotes; ConfigError for an unclosed one."""
+    if value[:1] in ("'", '"'):
+        quote = value[0]
+        if len(value) < 2 or value[-1] != quote:
+            raise ConfigError(f"{where}: the value opens a {quote} quote it does not close",
+                              f"end the value with {quote}, or remove the opening {quote}")
+        inner = value[1:-1]
+        if quote == '"':
+            # As a shell reads a double-quoted value: \" and \\ stand for " and \.
+            inner = re.sub(r'\\(["\\$`])', r"\1", inner)
+        return inner
+    return value
+
+
 def read_s2i_environment(path: "str | os.PathLike[str]") -> Dict[str, str]:
-    """{name: value} from an s2i environment file; ConfigError with file:line for a bad line."""
+    """{name: value} from an s2i environment file; ConfigError with file:line for a bad line.
+
+    Read as s2i reads it (one ``NAME=VALUE`` a line, both sides trimmed, ``#``
+    and ``//`` comment lines, blank lines skipped, no ``$VAR`` expansion), and
+    kinder where users write it like a shell file: an ``export `` prefix is
+    dropped and one pair of quotes around the value is removed, so
+    ``APP_MODULE="pkg:app"`` means ``pkg:app``. A line s2i would silently skip
+    (no ``=``, a name no shell could set) is an error naming file and line.
+    """
     values = {}
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}", "make it a readable UTF-8 file of NAME=VALUE lines") from None
     for number, line in enumerate(lines, 1):
         text = line.strip()
-        if not text or text.startswith("#"):
+        if not text or text.startswith("#") or text.startswith("//"):
             continue
+        where = f"{path}:{number}"
+        if re.match(r"^export\s", text):
+            text = text[len("export"):].strip()
         name, sep, value = text.partition("=")
         name = name.strip()
-        if not sep or not name.replace("_", "a").isalnum() or name[0].isdigit():
-            raise ConfigError(f"{path}:{number}: expected NAME=VALUE, got {text!r}", "write one NAME=VALUE per line")
-        values[name] = value
+        if not sep or not _NAME.match(name):
+            raise ConfigError(f"{where}: expected NAME=VALUE, got {line.strip()!r}",
+                              "write one NAME=VALUE per line (a name is letters, digits and _)")
+        values[name] = _unquote(value.strip(), where)
     return values
 
 
 def source_shell_environment(path: "str | os.PathLike[str]", environ: Mapping[str, str]) -> Dict[str, str]:
-    """The environment after sourcing shell fragment ``path`` with ``set -a`` on top of ``environ``."""
+    """The environment after sourcing shell fragment ``path`` with ``set -a`` on top of ``environ``.
+
+    This is how warpdrive reads ``.warpdrive/environment``: the shell does the
+    quoting, ``export``, comments and ``${VAR}`` expansion. A shell error is
+    reported as ``file:line: message``.
+    """
     script = 'set -a; . "$1" >&2 || exit 97; exec env -0'
     try:
         result = subprocess.run(
@@ -60,10 +99,16 @@ def source_shell_environment(path: "str | os.PathLike[str]", environ: Mapping[st
         raise ConfigError(f"{path}: cannot source it: {exc}", "make it a plain shell file of NAME=VALUE lines") from None
     if result.returncode != 0:
         detail = result.stderr.decode(errors="replace").strip().splitlines()
-        raise ConfigError(
-            f"{path}: sourcing it failed with exit status {result.returncode}" + (f": {detail[-1]}" if detail else ""),
-            "fix the shell syntax of that file",
-        )
+        where, message = str(path), f"sourcing it failed with exit status {result.returncode}"
+        for text in detail:
+            found = _SHELL_LINE.match(text.replace(str(Path(path).resolve()), "F", 1))
+            if found:
+                where, message = f"{path}:{found.group(1) or found.group(2)}", f"sourcing it failed: {found.group(3)}"
+                break
+        else:
+            if detail:
+                message += f": {detail[-1]}"
+        raise ConfigError(f"{where}: {message}", "fix the shell syntax of that line (the file is sourced by /bin/sh, as warpdrive does)")
     out = {}
     for item in result.stdout.split(b"\0"):
         if b"=" in item:
