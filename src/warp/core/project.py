@@ -33,28 +33,28 @@ class Project:
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
-    def state_dir(self):
+    def state_dir(self) -> Path:
         return self.root / STATE_DIR
 
     @property
-    def venv(self):
+    def venv(self) -> Path:
         path = Path(self.config.venv)
         return path if path.is_absolute() else self.root / path
 
     @property
-    def venv_bin(self):
+    def venv_bin(self) -> Path:
         return self.venv / ("Scripts" if sys.platform == "win32" else "bin")
 
     @property
-    def python(self):
+    def python(self) -> Path:
         return self.venv_bin / "python"
 
     @property
-    def build_record(self):
+    def build_record(self) -> Path:
         return self.state_dir / BUILD_RECORD
 
     @property
-    def run_dir(self):
+    def run_dir(self) -> Path:
         return self.state_dir / "run"
 
 

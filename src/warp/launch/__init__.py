@@ -10,12 +10,17 @@ to install in the app's environment for the chosen server.
 """
 
 from pathlib import Path
+from types import ModuleType
+from typing import Dict, List, Mapping, NoReturn, Optional, Sequence, Tuple
 import importlib
 import os
 import shlex
 
 from warp.app.entrypoint import ASGI, COMMAND, NoEntryPoint, procfile_types, resolve
+from warp.app.detect import Detection
+from warp.build.hooks import HookOutput, run_hook
 from warp.core.errors import ConfigError, StartError
+from warp.core.project import Project
 from warp.core.settings import SERVERS
 from warp.launch.plan import Launch, Plan, launch_settings
 
@@ -31,7 +36,7 @@ WARPDRIVE_SERVER_ARGS = ".warpdrive/server_args"
 _SERVER_NAMES = {"bundled": "the bundled server"}
 
 
-def server_module(name):
+def server_module(name: str) -> ModuleType:
     if name not in SERVERS:
         raise ConfigError(f"unknown server {name!r}", "choose one of " + ", ".join(SERVERS))
     return importlib.import_module(f"{__name__}.{name}")
@@ -44,7 +49,7 @@ def _static_wanted(project, entry):
     return entry is not None and (entry.rule == "django" or (project.root / "manage.py").is_file())
 
 
-def server_requirements(project, detection=None):
+def server_requirements(project: Project, detection: Optional[Detection] = None) -> List[str]:
     """Pinned requirement strings ``warp build`` installs into the app's environment.
 
     The chosen server's packages, plus WhiteNoise when static files must be
@@ -71,7 +76,7 @@ def server_requirements(project, detection=None):
     return wanted
 
 
-def read_server_args(project):
+def read_server_args(project: Project) -> Tuple[str, ...]:
     """Extra native flags: the server_args setting, then warpdrive's .warpdrive/server_args file."""
     args = list(project.config.server_args or [])
     path = project.root / WARPDRIVE_SERVER_ARGS
@@ -133,7 +138,7 @@ def _changed(env, base=None):
     return {name: value for name, value in sorted(env.items()) if base.get(name) != value}
 
 
-def plan_start(project, env, process_type="web", supervised=False):
+def plan_start(project: Project, env: Mapping[str, str], process_type: str = "web", supervised: bool = False) -> Plan:
     """The Plan that starts ``process_type`` of ``project`` with runtime environment ``env``.
 
     ``supervised``: warp's Procfile supervisor runs the plan and is the init itself,
@@ -238,13 +243,14 @@ def plan_start(project, env, process_type="web", supervised=False):
                 settings=shown, sources=sources)
 
 
-def procfile_process_types(project):
+def procfile_process_types(project: Project) -> Dict[str, str]:
     """{type: command} of the app's Procfile; empty when it has none."""
     procfile = project.root / "Procfile"
     return procfile_types(procfile) if procfile.is_file() else {}
 
 
-def plan_all(project, env, wanted=(), scale=None):
+def plan_all(project: Project, env: Mapping[str, str], wanted: Sequence[str] = (),
+             scale: Optional[Mapping[str, int]] = None) -> Tuple[Optional[Plan], List[Tuple[str, int, Plan]]]:
     """Plans for `warp start --all`: (the release plan or None, [(type, instances, plan), ...]).
 
     Every Procfile type but ``release`` (or the ``wanted`` subset), plus ``web``
@@ -253,7 +259,7 @@ def plan_all(project, env, wanted=(), scale=None):
     """
     types = procfile_process_types(project)
     release = types.pop("release", None)
-    available = dict(types)
+    available: Dict[str, Optional[str]] = dict(types)  # None: web from the entry point
     if "web" not in available:
         try:
             resolve(project, environ=env)
@@ -300,14 +306,12 @@ def _has_package(project, name):
     return any(lib.glob(f"python*/site-packages/{name}/__init__.py"))
 
 
-def run_deploy_hook(project, env, stream=None):
+def run_deploy_hook(project: Project, env: Mapping[str, str], stream: HookOutput = None) -> List[str]:
     """Run the deploy hooks (warp's enabled ones, then the app's); BuildError stops the start."""
-    from warp.build.hooks import run_hook
-
     return run_hook(project, "deploy", env, stream)
 
 
-def run_plan(plan):
+def run_plan(plan: Plan) -> NoReturn:
     """Write the plan's files and replace this process by the server. Never returns."""
     for path, text in plan.files.items():
         Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 import json
 
-from warp.launch.plan import Command, whole_seconds
+from warp.launch.plan import Command, Launch, whole_seconds
 
 # Pinned (tested) versions; older Pythons get the last release that supports them.
 REQUIREMENTS = ('gunicorn==27.0.1; python_version >= "3.10"', 'gunicorn==23.0.0; python_version < "3.10"')
@@ -16,7 +16,7 @@ JSON_LOG = json.dumps({
 })
 
 
-def command(launch):
+def command(launch: Launch) -> Command:
     entry = launch.entry
     # With the app's own gunicorn.conf.py, only settings the user chose override it.
     conf = entry.config_file

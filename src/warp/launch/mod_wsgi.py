@@ -7,13 +7,14 @@ server's processes run as the app folder's owner, or ``nobody``.
 """
 
 from pathlib import Path
+from typing import Callable, Optional, Tuple
 import grp
 import os
 import pwd
 import shutil
 
 from warp.core.errors import BuildError, StartError
-from warp.launch.plan import Command, whole_seconds
+from warp.launch.plan import Command, Launch, whole_seconds
 
 # Pinned (tested) versions; older Pythons get the last release that supports them.
 REQUIREMENTS = ('mod_wsgi==6.1.1; python_version >= "3.10"', 'mod_wsgi==5.0.2; python_version < "3.10"')
@@ -25,7 +26,7 @@ JSON_LOG = ('{"remote": "%h", "time": "%t", "method": "%m", "path": "%U", "query
             '"status": %>s, "bytes": "%b", "duration_us": %D}')
 
 
-def check_build_tools(which=shutil.which):
+def check_build_tools(which: Callable[[str], Optional[str]] = shutil.which) -> None:
     """Raise BuildError in one line when mod_wsgi cannot be compiled here."""
     if not (which("apxs") or which("apxs2")):
         raise BuildError(
@@ -75,7 +76,7 @@ def _base_home(python):
     return Path(python).parent
 
 
-def command(launch):
+def command(launch: Launch) -> Command:
     express = launch.require_tool("mod_wsgi-express", "run `warp build` with server: mod_wsgi (it needs apache2-dev)")
     if not any(shutil.which(name) or os.path.exists(f"/usr/sbin/{name}") for name in ("apache2", "httpd")):
         raise StartError("mod_wsgi needs Apache's httpd, and neither apache2 nor httpd was found",
@@ -111,7 +112,7 @@ def command(launch):
         argv += ["--trust-proxy-header", "X-Forwarded-For", "--trust-proxy-header", "X-Forwarded-Proto"]
         for address in launch.trusted_proxies:
             argv += ["--trust-proxy", address]
-    notes = ()
+    notes: Tuple[Tuple[str, str], ...] = ()
     if os.geteuid() == 0 and "--user" not in launch.server_args:
         user, group = _run_as(launch.root)
         if user == "nobody":

@@ -1,6 +1,6 @@
 """uvicorn: ASGI (and WSGI through its wsgi interface); static files through WhiteNoise."""
 
-from warp.launch.plan import Command, whole_seconds
+from warp.launch.plan import Command, Launch, whole_seconds
 
 # Pinned (tested) versions; older Pythons get the last release that supports them.
 REQUIREMENTS = ('uvicorn==0.54.0; python_version >= "3.10"', 'uvicorn==0.33.0; python_version < "3.10"')
@@ -8,7 +8,7 @@ NATIVE_STATIC = False
 INTERFACES = ("asgi", "wsgi")
 
 
-def command(launch):
+def command(launch: Launch) -> Command:
     launch.require_tool("uvicorn")
     argv = [
         # Through warp.runtime.shim so that TERM ends in exit status 0 (uvicorn re-raises it after draining).

@@ -1,6 +1,8 @@
 """uWSGI in HTTP mode, master + prefork workers, static files natively (``--static-map``)."""
 
-from warp.launch.plan import Command, whole_seconds
+from typing import Tuple
+
+from warp.launch.plan import Command, Launch, whole_seconds
 
 # pyuwsgi, not the uwsgi sdist: the same uWSGI core with the Python plugin built
 # in, shipped as manylinux wheels (CPython 3.9-3.13), so installing it needs no C
@@ -15,7 +17,7 @@ JSON_LOG = ('{"remote": "%(addr)", "time": "%(ltime)", "method": "%(method)", "p
             '"status": %(status), "bytes": %(size), "duration_us": %(micros)}')
 
 
-def command(launch):
+def command(launch: Launch) -> Command:
     argv = [
         str(launch.tool("uwsgi")),
         "--http-socket", launch.bind,
@@ -56,7 +58,7 @@ def command(launch):
             argv += ["--max-requests-delta", str(launch.max_requests_jitter)]
     for prefix, folder in launch.static:
         argv += ["--static-map", f"{prefix.rstrip('/')}={folder}"]
-    notes = ()
+    notes: Tuple[Tuple[str, str], ...] = ()
     if launch.log_level in ("warning", "error", "critical"):
         argv += ["--disable-logging"]
     notes += (("trusted proxies", "uWSGI does not rewrite the client address from proxy headers; the app sees the proxy"),)

@@ -16,9 +16,21 @@ import mimetypes
 import os
 import stat
 from email.utils import parsedate_to_datetime
+from typing import Iterable, Mapping, Optional, Protocol, Tuple, Union
 from urllib.parse import unquote_to_bytes
 
+from warp.runtime.server.http import Request
 from warp.runtime.server.wsgi import date_header, http_date
+
+
+class Client(Protocol):
+    """What serving a static file needs of the connection it answers on."""
+
+    def should_close(self) -> bool: ...
+
+    def send(self, data: bytes) -> None: ...
+
+    def sendfile(self, fd: int, offset: int, count: int) -> int: ...
 
 log = logging.getLogger("warp.runtime.server")
 
@@ -74,7 +86,7 @@ def accepted_codings(header: str | None) -> set:
     return accepted
 
 
-def parse_range(header: str, size: int):
+def parse_range(header: str, size: int) -> Union[Tuple[int, int], str, None]:
     """One byte range from a Range header as (first, last), "unsatisfiable", or None
     when the header is to be ignored (other unit, several ranges, bad syntax)."""
     unit, _, spec = header.partition("=")
@@ -125,13 +137,13 @@ def _not_modified_since(header: str, mtime: float) -> bool:
 class StaticFiles:
     """The static map of one worker."""
 
-    def __init__(self, mounts) -> None:
+    def __init__(self, mounts: Iterable[Tuple[str, str]]) -> None:
         # Longest prefix first, so /static/admin/ wins over /static/.
         self.mounts = sorted(mounts, key=lambda m: len(m[0]), reverse=True)
         self.prefixes = tuple(prefix for prefix, _ in self.mounts)
 
     @classmethod
-    def from_config(cls, entries) -> "StaticFiles":
+    def from_config(cls, entries: Union[Mapping[str, str], Iterable[str]]) -> StaticFiles:
         """From the static setting's {prefix: folder} map, or PREFIX=FOLDER strings."""
         mounts = []
         if isinstance(entries, dict):
@@ -155,7 +167,7 @@ class StaticFiles:
             mounts.append((prefix, root))
         return cls(mounts)
 
-    def resolve(self, path: str):
+    def resolve(self, path: str) -> Optional[Tuple[str, Optional[str]]]:
         """(mount root, real file path) for a raw URL path, or None when it does not
         name a file inside the folder."""
         mount = next(((prefix, root) for prefix, root in self.mounts if path.startswith(prefix)), None)
@@ -178,7 +190,7 @@ class StaticFiles:
             return root, None
         return root, real
 
-    def serve(self, conn, req):
+    def serve(self, conn: Client, req: Request) -> Tuple[int, int, bool]:
         """Answer `req` if it is under a static prefix: (status, bytes sent, keep-alive);
         status 0 means "not mine" and the app gets the request."""
         resolved = self.resolve(req.path)
@@ -190,7 +202,7 @@ class StaticFiles:
                                     "Allow: GET, HEAD\r\n"), keep_alive
         _, real = resolved
         fd = self._open(real) if real else None
-        if fd is None:
+        if real is None or fd is None:
             return 404, self._plain(conn, req, 404, "Not Found", keep_alive), keep_alive
         headers = {}
         for name, value in req.headers:
