@@ -17,7 +17,6 @@ from support.layers import module_files
 
 PENDING = [
     "warp.app.detect",
-    "warp.app.entrypoint",
     "warp.app.package_manager",
     "warp.build.buildpacks",
     "warp.build.buildpacks.__main__",
@@ -32,7 +31,6 @@ PENDING = [
     "warp.cli",
     "warp.image.build",
     "warp.image.render",
-    "warp.launch.static",
     "warp.runtime.server.arbiter",
     "warp.runtime.server.body",
     "warp.runtime.server.connection",

@@ -29,10 +29,12 @@ from pathlib import Path
 import ast
 import os
 import re
-from typing import Optional
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 from warp.app.django import find_settings
+from warp.core.config import Config
 from warp.core.errors import DetectError, ConfigError
+from warp.core.project import Project
 
 WSGI = "wsgi"
 ASGI = "asgi"
@@ -86,14 +88,14 @@ class EntryPoint:
     server_reason: str = ""
 
     @property
-    def module(self):
+    def module(self) -> Optional[str]:
         return self.target.split(":", 1)[0] if self.kind != COMMAND else None
 
     @property
-    def callable(self):
+    def callable(self) -> Optional[str]:
         return self.target.split(":", 1)[1] if self.kind != COMMAND else None
 
-    def to_dict(self):
+    def to_dict(self) -> Dict[str, Any]:
         return {
             "kind": self.kind,
             "target": self.target,
@@ -205,7 +207,7 @@ def _imports_asgi_package(tree):
     return False
 
 
-def interface_of(tree, name):
+def interface_of(tree: ast.Module, name: str) -> str:
     """"asgi" or "wsgi" for top-level ``name`` in a parsed module, guessed from its definition."""
     node = _top_level_names(tree).get(name)
     if isinstance(node, ast.AsyncFunctionDef):
@@ -244,7 +246,7 @@ def _self_starting(tree):
     return any(True for _ in calls(tree.body))
 
 
-def module_file(root, module):
+def module_file(root: Path, module: str) -> Optional[Path]:
     """The source file of ``module`` inside the app (root or src/ layout), or None."""
     parts = module.split(".")
     for base in (root, root / "src"):
@@ -271,8 +273,7 @@ class _Resolver:
         self.root = Path(project.root)
         self.environ = project.environ if environ is None else environ
         self.steps = []
-        interface = getattr(project.config, "interface", "auto") if project.config is not None else "auto"
-        self.interface = interface or "auto"
+        self.interface = project.config.interface or "auto"
 
     def note(self, line):
         self.steps.append(line)
@@ -299,12 +300,12 @@ class _Resolver:
     # 1
     def setting(self):
         config = self.project.config
-        value = getattr(config, "entrypoint", None) if config is not None else None
+        value = config.entrypoint
         if not value:
             self.note("setting: entrypoint not set (warp.yaml entrypoint:, WARP_ENTRYPOINT, APP_MODULE, --entrypoint)")
             return None
         value = value.strip()
-        where = config.source("entrypoint") if hasattr(config, "source") else "setting"
+        where = config.source("entrypoint")
         if not _MODULE_CALLABLE.match(value):
             raise ConfigError(
                 f"entrypoint {value!r} (from {where}) is not package.module:callable",
@@ -390,7 +391,7 @@ class _Resolver:
         settings_text = settings_file.read_text(encoding="utf-8", errors="replace") if settings_file else ""
         # Serve ASGI only when it was asked for; Django's default deployment is WSGI.
         want_asgi = self.interface == ASGI or (
-            self.interface == "auto" and getattr(self.project.config, "server", None) == "uvicorn"
+            self.interface == "auto" and self.project.config.server == "uvicorn"
             and self.project.config.source("server") != "default"
         )
         candidates = []
@@ -458,7 +459,7 @@ class _Resolver:
         )
 
 
-def resolve(project, environ=None):
+def resolve(project: Project, environ: Optional[Mapping[str, str]] = None) -> EntryPoint:
     """The EntryPoint of ``project`` (a warp.core.project.Project), by the ordered rules above.
 
     ``environ`` supplies APP_SCRIPT / APP_FILE (default: ``project.environ``, the
@@ -470,7 +471,7 @@ def resolve(project, environ=None):
     return replace(entry, server=server, server_reason=why)
 
 
-def choose_server(config, entry):
+def choose_server(config: Config, entry: EntryPoint) -> Tuple[Optional[str], str]:
     """(server name or None, why) for an entry point: the setting, or uvicorn for ASGI by default.
 
     An explicit server that cannot serve the entry point is still returned (the
@@ -478,8 +479,8 @@ def choose_server(config, entry):
     """
     if entry.kind == COMMAND:
         return None, f"{entry.source} command runs as given; the server setting does not apply"
-    server = getattr(config, "server", "bundled") if config is not None else "bundled"
-    source = config.source("server") if config is not None and hasattr(config, "source") else "default"
+    server = config.server
+    source = config.source("server")
     if source == "default" and entry.kind == ASGI:
         return "uvicorn", "the entry point is ASGI and the bundled server serves WSGI only"
     if source == "default":
@@ -489,7 +490,7 @@ def choose_server(config, entry):
 
 # -- Procfile
 
-def procfile_types(path):
+def procfile_types(path: Union[str, Path]) -> Dict[str, str]:
     """{process type: command} of a Procfile (``name: command`` lines; # comments)."""
     types = {}
     text = Path(path).read_text(encoding="utf-8", errors="replace")
@@ -506,7 +507,7 @@ def procfile_types(path):
 _SHELL_SYNTAX = re.compile(r"[|&;<>()`*?\[\]~]|\$\(|\n")
 
 
-def needs_shell(command):
+def needs_shell(command: str) -> bool:
     """True when a command line uses shell syntax beyond $VAR expansion."""
     return bool(_SHELL_SYNTAX.search(command))
 

@@ -167,7 +167,9 @@ def plan_start(project: Project, env: Mapping[str, str], process_type: str = "we
         return _command_plan(project, env, entry, line, process_type, shell, supervised)
 
     _require_env(project)
-    module = server_module(entry.server)
+    server = entry.server
+    assert server is not None, "resolve() gives every callable entry point a server"
+    module = server_module(server)
     config = project.config
     run_dir = run_dir_for(project)
     pythonpath = warp_pythonpath(run_dir)
@@ -203,7 +205,7 @@ def plan_start(project: Project, env: Mapping[str, str], process_type: str = "we
     if entry.kind not in module.INTERFACES:
         served = " and ".join(kind.upper() for kind in module.INTERFACES)
         raise StartError(
-            f"{_SERVER_NAMES.get(entry.server, entry.server)} serves {served} only, and {entry.target} is "
+            f"{_SERVER_NAMES.get(server, server)} serves {served} only, and {entry.target} is "
             f"{entry.kind.upper()} ({entry.reason})",
             "set server: uvicorn (or leave server unset to let warp choose it)",
         )
@@ -238,7 +240,7 @@ def plan_start(project: Project, env: Mapping[str, str], process_type: str = "we
     shown = {name: [list(pair) for pair in value] if name == "static" else (list(value) if isinstance(value, tuple) else value)
              for name, value in settings.items()}
     sources = {name: config.sources.get(name, "default") for name in settings}
-    return Plan(server=entry.server, argv=argv, env=full, changed=_changed(full), cwd=project.root,
+    return Plan(server=server, argv=argv, env=full, changed=_changed(full), cwd=project.root,
                 files=dict(cmd.files), facts=tuple(facts), entry=entry, process_type=process_type,
                 settings=shown, sources=sources)
 

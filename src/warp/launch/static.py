@@ -9,11 +9,13 @@ collectstatic uses by default, ``staticfiles`` in the app folder.
 """
 
 from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Tuple, Union
 import json
 import re
 import subprocess
 
 from warp.app.django import DEFAULT_STATIC_ROOT, find_settings
+from warp.core.project import Project
 
 _PROBE = r"""
 import json, os, sys
@@ -40,7 +42,8 @@ def _from_build_record(record_path):
     return None
 
 
-def probe_django(python, root, settings_module, environ, timeout=60):
+def probe_django(python: Union[str, Path], root: Path, settings_module: str, environ: Mapping[str, str],
+                 timeout: float = 60) -> Optional[Dict[str, Optional[str]]]:
     """{static_url, static_root} read by the app's interpreter; None when it cannot tell."""
     try:
         result = subprocess.run(
@@ -58,7 +61,8 @@ def probe_django(python, root, settings_module, environ, timeout=60):
         return None
 
 
-def django_static(project, python, environ):
+def django_static(project: Project, python: Union[str, Path],
+                  environ: Mapping[str, str]) -> Tuple[Optional[Tuple[str, str]], Optional[str]]:
     """((url prefix, folder), why) for a Django app, or (None, why)."""
     if not (project.root / "manage.py").is_file():
         return None, None
@@ -86,9 +90,11 @@ def django_static(project, python, environ):
     return (prefix, str(Path(project.root, folder).resolve())), why
 
 
-def static_map(project, python, environ):
+def static_map(project: Project, python: Union[str, Path],
+               environ: Mapping[str, str]) -> Tuple[Tuple[Tuple[str, str], ...], List[str]]:
     """(((prefix, folder), ...), [why, ...]): the ``static`` setting first, then Django's."""
-    entries, reasons = {}, []
+    entries: Dict[str, str] = {}
+    reasons: List[str] = []
     for prefix, folder in (project.config.static or {}).items():
         entries[prefix] = str((project.root / folder).resolve())
     if entries:
