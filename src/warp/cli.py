@@ -125,8 +125,9 @@ def config_command(app_dir, as_json):
 
 @main.command("project")
 @app_option
+@json_option
 @setting_options("project")
-def project_command(app_dir, **options):
+def project_command(app_dir, as_json, **options):
     """Create the app's own virtualenv (.warp/venv), or reuse the one that is there."""
     from warp.app.python import wanted_python
     from warp.build.venv import ensure_env
@@ -139,7 +140,10 @@ def project_command(app_dir, **options):
         wanted = wanted_python(project)
         return ensure_env(project, wanted.version, wanted.reason)
 
-    env = _run(run)
+    env = _run(run, as_json)
+    if as_json:
+        _emit_json({"ok": True, "venv": str(env.path), "python": env.python.version_text, "created": env.created})
+        return
     verb = "created" if env.created else "reusing"
     progress(f"{verb} {env.path} (Python {env.python.version_text})")
 
