@@ -7,7 +7,8 @@ import socket
 import threading
 
 from warp.runtime.server.config import ServerConfig
-from warp.runtime.server.connection import ConnectionLoop, serve_connection
+from warp.runtime.server.connection import serve_connection
+from warp.runtime.server.loop import ConnectionLoop
 
 
 class RecordingTracker:

@@ -51,6 +51,9 @@ CRASH_BACKOFF_MAX = 10.0
 # After SIGABRT a timed-out worker gets this long to print its stack before SIGKILL.
 ABORT_GRACE = 2.0
 FAST_STOP_GRACE = 2.0
+# Seconds past --timeout before the master kills a worker that did not answer its
+# stuck request itself.
+TIMEOUT_BACKSTOP = 3.0
 
 def signal_name(num: int) -> str:
     try:
@@ -68,6 +71,7 @@ class WorkerRecord:
     stopping_since: Optional[float] = None
     abort_sent: Optional[float] = None  # SIGABRT sent at (monotonic)
     kill_reason: str = ""               # why the master killed it, for the reap log
+    in_request: bool = False            # it died while running a request
 
 
 class Arbiter:
@@ -99,6 +103,7 @@ class Arbiter:
         self._wake_r = self._wake_w = -1
         # Made in setup(), once the worker and thread counts are known.
         self.scoreboard: sb.Scoreboard
+        self.handoff = None
 
     # --- setup --------------------------------------------------------------------------
 
@@ -121,6 +126,9 @@ class Arbiter:
                 gc.freeze()
         # Room for a full reload (old and new generation side by side) plus TTIN headroom.
         self.scoreboard = sb.Scoreboard(max(64, 3 * cfg.workers), max(1, cfg.threads))
+        # The queue of ready connections every worker can hand to a sibling (loop.py).
+        from warp.runtime.server.loop import Handoff
+        self.handoff = Handoff()
         self.stats, warning = StatsServer.open(cfg.stats, self.cwd)
         if warning:
             self.log.warning(warning)
@@ -160,12 +168,12 @@ class Arbiter:
         try:
             self.manage_workers()
             while True:
+                # Signals first: a TERM sent to the whole process group (systemd, a
+                # terminal's ^C, docker stop of a shell) reaches the workers too, and
+                # their exit must be read as part of the stop, not as a crash.
+                self._handle_signals()
                 self.reap_workers()
-                while self.sig_queue:
-                    sig = self.sig_queue.pop(0)
-                    handler = getattr(self, "handle_" + signal_name(sig)[3:].lower(), None)
-                    if handler:
-                        handler()
+                self._handle_signals()
                 if self.stopping:
                     if not self.workers:
                         break
@@ -185,6 +193,13 @@ class Arbiter:
             self._close()
         self.log.info(f"master {self.pid} exiting with status {self.exit_status}")
         return self.exit_status
+
+    def _handle_signals(self) -> None:
+        while self.sig_queue:
+            sig = self.sig_queue.pop(0)
+            handler = getattr(self, "handle_" + signal_name(sig)[3:].lower(), None)
+            if handler:
+                handler()
 
     def sleep(self) -> None:
         timeout = 1.0
@@ -275,9 +290,12 @@ class Arbiter:
                       + (f" (up to {grace:g}s for in-flight requests)" if graceful and self.workers else ""))
         self._kill_all(signal.SIGTERM if graceful else signal.SIGQUIT)
         for listener in self.listeners:
-            # shutdown() acts on the socket every worker shares: the kernel refuses new
-            # connections now, even while every worker is still busy in a request.
-            listener.shutdown()
+            # Graceful: only the master's copy closes; each worker accepts what is
+            # already queued (the listen backlog), then closes its own, and once the
+            # last one has, the kernel refuses new connections. Fast: shutdown() makes
+            # the kernel refuse at once, for every process holding the socket.
+            if not graceful:
+                listener.shutdown()
             listener.close(unlink=False)
 
     def _stop_tick(self) -> None:
@@ -326,6 +344,7 @@ class Arbiter:
                 continue
             view = self.scoreboard.read(record.slot)
             self.requests_at_reap += view.requests
+            record.in_request = view.pid == record.pid and bool(view.busy)
             self.scoreboard.reset(record.slot)
             self._worker_exited(record, status)
 
@@ -352,10 +371,21 @@ class Arbiter:
             self.log.error(f"worker {pid} {how} ({record.kill_reason})")
             self._boot_failed(record, EXIT_BOOT_ERROR)
             return
+        if code == 0 and not record.kill_reason:
+            # Exit 0 is a graceful stop: someone else sent it TERM (a signal to the
+            # whole process group whose TERM to us is still on its way, or a user).
+            self.log.info(f"worker {pid} stopped ({how}); replacing it")
+            return
         if record.kill_reason:
             self.log.warning(f"worker {pid} {how} ({record.kill_reason}); replacing it")
         else:
             self.log.error(f"worker {pid} {how} unexpectedly; replacing it")
+        if record.in_request:
+            # A request killed it (segfault, abort, os._exit in the app), not its
+            # start-up: replace it at once. Backing off would only leave its siblings
+            # alone with the traffic; the crash-loop backoff is for workers that die
+            # on their own, before or right after they got ready.
+            return
         self._note_crash(record)
 
     def _boot_failed(self, record: WorkerRecord, code: int) -> None:
@@ -421,7 +451,9 @@ class Arbiter:
             oldest = view.oldest_request()
             if oldest is not None:
                 running = now - oldest.started
-                if cfg.timeout and running > cfg.timeout:
+                # The worker answers 504 and retires by itself at `timeout`; this is
+                # the backstop for a worker that cannot (a C extension holding the GIL).
+                if cfg.timeout and running > cfg.timeout + TIMEOUT_BACKSTOP:
                     self._abort(record, f"timeout: {oldest.method} {oldest.path} from {oldest.client} "
                                 f"running {running:.1f}s > {cfg.timeout:g}s")
             elif cfg.heartbeat_timeout and now - view.heartbeat > cfg.heartbeat_timeout:
@@ -441,13 +473,22 @@ class Arbiter:
         if record.stopping_since is None:
             record.stopping_since = time.monotonic()
             self.log.debug(f"retiring worker {record.pid} ({why})")
-            self.kill_worker(record.pid, signal.SIGTERM)
+            # USR2, not TERM: its siblings keep serving, so it hands them its idle
+            # keep-alive connections instead of closing them under their clients.
+            self.kill_worker(record.pid, signal.SIGUSR2)
 
     def manage_workers(self) -> None:
         """Reach ``target`` workers of the current generation; retire surplus ones, and
         the previous generation once the current one is ready."""
-        current = [w for w in self.workers.values()
-                   if w.generation == self.generation and w.stopping_since is None]
+        retiring = []
+        current = []
+        for w in self.workers.values():
+            if w.generation != self.generation or w.stopping_since is not None:
+                continue
+            if self.scoreboard.read(w.slot).state == sb.RETIRING:
+                retiring.append(w)
+            else:
+                current.append(w)
         missing = self.target - len(current)
         if missing > 0 and time.monotonic() >= self.next_spawn_at:
             self.next_spawn_at = 0.0
@@ -456,6 +497,16 @@ class Arbiter:
         elif missing < 0:
             for record in sorted(current, key=lambda w: w.spawned)[:-missing]:
                 self.retire(record, "fewer workers wanted")
+        if retiring:
+            # A worker gave up on a stuck request and asked to be replaced: stop it once
+            # its replacement is ready, or at once if there is no room for one.
+            ready = sum(1 for w in current if self.scoreboard.read(w.slot).state == sb.READY)
+            no_room = len(self.workers) >= self.scoreboard.capacity
+            if ready >= self.target or no_room or self.next_spawn_at:
+                for record in retiring:
+                    self.retire(record, "replaced after a request timeout")
+                    self.log.info(f"worker {record.pid} replaced after a request timeout; "
+                                  "it finishes its other requests and stops")
         old = [w for w in self.workers.values()
                if w.generation != self.generation and w.stopping_since is None]
         if old:
@@ -501,7 +552,8 @@ class Arbiter:
                     sys.modules.pop(name, None)
                 app = None
             worker = Worker(slot, generation, self.listeners, app, self.config, self.log,
-                            self.scoreboard, self.pid, sigmask=blocked, notify_fd=self._wake_w)
+                            self.scoreboard, self.pid, sigmask=blocked, notify_fd=self._wake_w,
+                            handoff=self.handoff)
             worker.run()  # unblocks signals once its own handlers are in place
         except BaseException:
             self.log.exception(f"worker {os.getpid()} failed to start")

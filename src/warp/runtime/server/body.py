@@ -1,9 +1,10 @@
 """Sans-I/O request-body receivers (Content-Length and chunked) and the body buffer.
 
 A receiver is fed the bytes received so far and returns how many it consumed; it
-writes the decoded body into a `BodyBuffer`.  The connection only calls the app once
-the whole body is in, so a slow uploader occupies a buffer, never a worker, and
-`wsgi.input` can never read past the body: it is a file holding exactly the body.
+writes the decoded body into a sink: a `BodyBuffer` (the blocking driver, which calls
+the app once the whole body is in), a `CountingSink` (the worker's loop checking a
+body's framing before the app is called) or the loop's streaming ``wsgi.input``.
+Either way ``wsgi.input`` can never read past the body.
 """
 
 from __future__ import annotations
@@ -51,14 +52,26 @@ class BodyBuffer:
         return io.BytesIO(bytes(self._mem))
 
 
+class CountingSink:
+    """A body sink that keeps nothing: checks a body's framing before the app is called."""
+
+    __slots__ = ("size",)
+
+    def __init__(self) -> None:
+        self.size = 0
+
+    def write(self, data) -> None:
+        self.size += len(data)
+
+
 class FixedReceiver:
     """Reads a Content-Length body."""
 
     __slots__ = ("remaining", "body", "done")
 
-    def __init__(self, length: int) -> None:
+    def __init__(self, length: int, body=None) -> None:
         self.remaining = length
-        self.body = BodyBuffer()
+        self.body = BodyBuffer() if body is None else body
         self.done = length == 0
 
     def feed(self, buf) -> int:
@@ -79,9 +92,9 @@ class ChunkedReceiver:
 
     __slots__ = ("limits", "body", "done", "_state", "_left", "_trailers")
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, body=None) -> None:
         self.limits = limits
-        self.body = BodyBuffer()
+        self.body = BodyBuffer() if body is None else body
         self.done = False
         self._state = _SIZE
         self._left = 0

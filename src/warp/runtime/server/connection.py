@@ -1,25 +1,19 @@
 """Serving HTTP/1.1 connections: the I/O around the sans-I/O parser.
 
-Two drivers share one `Connection` state machine:
+* `serve_connection(sock, ...)` serves one accepted connection until it closes, on the
+  calling thread (blocking; for embedding and tests of the protocol alone);
+* `ConnectionLoop` (module `loop`) is what workers run: one I/O thread multiplexes
+  every connection, request threads run the app.
 
-* `serve_connection(sock, ...)` serves one accepted connection until it closes
-  (blocking; for a worker that runs one connection per thread);
-* `ConnectionLoop` multiplexes every connection of a worker with `selectors`: it waits
-  for whole requests (head and body) without involving the app, then calls the app
-  synchronously.  Idle keep-alive connections and slow clients cost a file descriptor
-  and a buffer, never a worker, which is what lets two workers keep answering while
-  hundreds of idle or slowloris connections are open.
-
-Responses are written with a bounded wait (`write_timeout`) per stalled send.
+`Service` (what every connection of a worker shares) and the protocol constants are
+used by both.
 """
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import select
-import selectors
 import socket
 import time
 
@@ -333,12 +327,6 @@ def serve_connection(sock, client_addr, app, config, tracker) -> None:
 
 # --- the multiplexing driver -----------------------------------------------------------
 
-ACCEPT_BATCH = 1           # one accept per wake-up: siblings (also woken) take the rest, so a
-                           # worker busy in the app never sits on connections others could serve
-PIPELINE_BATCH = 16        # requests served from one connection before looking at others
-SWEEP_INTERVAL = 0.5       # how often deadlines are checked (seconds)
-_ACCEPT_RESOURCE_ERRORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
-
 
 def _defer_accept(listener, seconds: float) -> None:
     """Linux: let accept() return a TCP connection only once its first bytes arrived.
@@ -356,260 +344,3 @@ def _defer_accept(listener, seconds: float) -> None:
         pass
 
 
-class ConnectionLoop:
-    """Serves all connections of one worker from one thread.
-
-    The worker owns the listening sockets and its own loop::
-
-        loop = ConnectionLoop(listeners, app, config, tracker)  # or tracker_for=make_tracker
-        while running:
-            loop.run_once(1.0)      # heartbeat, signals, etc. between rounds
-        loop.drain(graceful_timeout)
-
-    Complete requests are answered synchronously (the app runs in this thread, so the
-    tracker's request_started/request_finished bracket it exactly as with
-    `serve_connection`).  Incomplete heads and bodies are buffered while other
-    connections are served; `header_timeout` and `keepalive_timeout` are enforced.
-    `tracker_for(client_addr)`, when given, makes one tracker per connection (e.g. to put
-    the client address in the access log); otherwise every connection shares `tracker`.
-    When `tracker.should_close()` turns true the loop stops accepting and closes idle
-    connections by itself; requests in progress are finished with `Connection: close`.
-    """
-
-    def __init__(self, listeners, app, config, tracker=None, tracker_for=None) -> None:
-        if tracker is None:
-            # one tracker is still consulted for should_close() between rounds
-            tracker = tracker_for("") if tracker_for is not None else NullTracker()
-        self.service = Service(app, config)
-        self.tracker = tracker
-        self.tracker_for = tracker_for
-        self.config = config
-        self.selector = selectors.DefaultSelector()
-        self.listeners = list(listeners)
-        self.conns: dict = {}
-        self.accepting = False
-        self.paused = False
-        self._pending: list = []
-        self._next_sweep = 0.0
-        for listener in self.listeners:
-            listener.setblocking(False)
-            _defer_accept(listener, config.header_timeout)
-        self._listen(True)
-
-    # -- public --
-
-    @property
-    def busy(self) -> int:
-        """Connections in the middle of a request (head or body partly received)."""
-        return sum(1 for c in self.conns.values() if c.state in (HEAD, BODY))
-
-    def run_once(self, timeout: float) -> None:
-        """Wait up to `timeout` seconds for activity and handle all of it."""
-        if self._pending:
-            timeout = 0
-        for key, _ in self.selector.select(timeout):
-            conn = key.data
-            if conn is None:
-                self._accept(key.fileobj)
-            elif conn.state == LINGER:
-                self._discard(conn)
-            else:
-                self._read(conn)
-        if self._pending:
-            pending, self._pending = self._pending, []
-            for conn in pending:
-                if conn.state != CLOSED:
-                    self._serve(conn)
-        now = time.monotonic()
-        if now >= self._next_sweep:
-            self._next_sweep = now + SWEEP_INTERVAL
-            self._sweep(now)
-        if self.accepting and self.tracker.should_close():
-            self.stop_accepting()
-            self.close_idle()
-
-    def stop_accepting(self) -> None:
-        """Stop taking new connections (the listening sockets stay open)."""
-        self._listen(False)
-        self.accepting = False
-
-    def close_idle(self) -> None:
-        """Close keep-alive connections waiting for a next request.  Connections that
-        have not sent their first request yet are left to it (or to header_timeout):
-        their client has no reason to expect a close and would not retry."""
-        for conn in list(self.conns.values()):
-            if conn.state == IDLE and conn.requests and not conn.buf:
-                self._close(conn)
-
-    def drain(self, timeout: float) -> None:
-        """Graceful stop: no new connections, finish requests in progress for at most
-        `timeout` seconds, then close everything."""
-        self.stop_accepting()
-        self.close_idle()
-        deadline = time.monotonic() + timeout
-        while any(c.state != IDLE or not c.requests for c in self.conns.values()):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            self.run_once(min(left, SWEEP_INTERVAL))
-            self.close_idle()
-        self.close()
-
-    def close(self) -> None:
-        """Close every connection and the selector (not the listening sockets)."""
-        for conn in list(self.conns.values()):
-            self._close(conn)
-        self.selector.close()
-
-    # -- internals --
-
-    def _listen(self, on: bool) -> None:
-        for listener in self.listeners:
-            try:
-                if on:
-                    self.selector.register(listener, selectors.EVENT_READ, None)
-                else:
-                    self.selector.unregister(listener)
-            except (KeyError, ValueError):
-                pass
-        self.accepting = on
-        self.paused = False
-
-    def _accept(self, listener) -> None:
-        limit = self.config.worker_connections
-        service = self.service
-        for _ in range(ACCEPT_BATCH):
-            if len(self.conns) >= limit:
-                # Full: let sibling workers take new connections until one closes here.
-                self._listen(False)
-                self.accepting = True
-                self.paused = True
-                return
-            try:
-                sock, addr = listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except ConnectionAbortedError:
-                continue
-            except OSError as exc:
-                if exc.errno in _ACCEPT_RESOURCE_ERRORS:
-                    log.error("cannot accept connections: %s", exc)
-                    return
-                raise
-            if sock.family != socket.AF_UNIX:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn = Connection(sock, addr, service,
-                              self.tracker_for(addr) if self.tracker_for is not None else self.tracker)
-            conn.deadline = time.monotonic() + self.config.header_timeout
-            self.conns[conn.fd] = conn
-            # The request has often arrived with the connection: read it now, and only
-            # register with the selector if the connection outlives this first read.
-            self._read(conn)
-
-    def _register(self, conn: Connection) -> None:
-        if not conn.registered and conn.state != CLOSED:
-            self.selector.register(conn.sock, selectors.EVENT_READ, conn)
-            conn.registered = True
-
-    def _read(self, conn: Connection) -> None:
-        try:
-            data = conn.sock.recv(RECV_SIZE)
-        except (BlockingIOError, InterruptedError):
-            self._register(conn)
-            return
-        except OSError:
-            self._close(conn)
-            return
-        if not data:
-            self._close(conn)
-            return
-        conn.received(data)
-        self._serve(conn)
-
-    def _serve(self, conn: Connection) -> None:
-        before = conn.state
-        served = 0
-        keepalive = self.config.keepalive_timeout
-        try:
-            while True:
-                try:
-                    ready = conn.next_request()
-                except HTTPError as error:
-                    conn.reject(error)
-                    self._linger(conn)
-                    return
-                if ready is None:
-                    break
-                if not conn.handle(*ready) or not keepalive:
-                    self._close(conn)
-                    return
-                conn.state = IDLE
-                served += 1
-                if served >= PIPELINE_BATCH and conn.buf:
-                    self._pending.append(conn)
-                    break
-        except OSError:
-            self._close(conn)
-            return
-        except Exception:
-            # A bug in the server itself must cost one connection, not the worker.
-            log.exception("internal error while serving a connection")
-            self._close(conn)
-            return
-        state = conn.state
-        if state == IDLE:
-            conn.deadline = time.monotonic() + conn.timeout_for_state()
-        elif state == BODY or before != HEAD or served:
-            # a head gets header_timeout from its first byte; a body from its last one
-            conn.deadline = time.monotonic() + self.config.header_timeout
-        self._register(conn)
-
-    def _sweep(self, now: float) -> None:
-        for conn in list(self.conns.values()):
-            if conn.deadline > now:
-                continue
-            if conn.state in (HEAD, BODY):
-                try:
-                    conn.reject(RequestTimeout("request not received in time"))
-                except OSError:
-                    pass
-                self._linger(conn)
-            else:
-                self._close(conn)
-
-    def _linger(self, conn: Connection) -> None:
-        try:
-            conn.sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            self._close(conn)
-            return
-        conn.state = LINGER
-        conn.reader.buf = b""
-        conn.requests = 0  # reused as a count of discarded bytes
-        conn.deadline = time.monotonic() + LINGER_SECONDS
-        self._register(conn)
-
-    def _discard(self, conn: Connection) -> None:
-        try:
-            data = conn.sock.recv(RECV_SIZE)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
-        conn.requests += len(data)
-        if not data or conn.requests > LINGER_BYTES:
-            self._close(conn)
-
-    def _close(self, conn: Connection) -> None:
-        if conn.state == CLOSED:
-            return
-        if conn.registered:
-            try:
-                self.selector.unregister(conn.sock)
-            except (KeyError, ValueError):
-                pass
-            conn.registered = False
-        self.conns.pop(conn.fd, None)
-        conn.close()
-        if self.paused and len(self.conns) < self.config.worker_connections:
-            self._listen(True)

@@ -21,8 +21,9 @@ import time
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-FREE, BOOTING, READY, STOPPING = 0, 1, 2, 3
-STATE_NAMES = {FREE: "free", BOOTING: "starting", READY: "ready", STOPPING: "stopping"}
+FREE, BOOTING, READY, STOPPING, RETIRING = 0, 1, 2, 3, 4
+STATE_NAMES = {FREE: "free", BOOTING: "starting", READY: "ready", STOPPING: "stopping",
+               RETIRING: "retiring"}
 
 # seq, pid, generation, state, booted, heartbeat, requests, rss, max_requests
 _HEADER = struct.Struct("=QiIB3xddQQQ")
@@ -78,6 +79,11 @@ class Scoreboard:
         # MAP_SHARED|MAP_ANONYMOUS (fileno -1): shared with every process forked later.
         self._mem = mmap.mmap(-1, self.slot_size * capacity)
         self._lock = threading.Lock()  # serialises writers inside one worker process
+        # One byte per slot: how many request threads of that worker are free now. A
+        # worker whose threads are all busy reads it to learn whether a sibling could
+        # take a ready request at once (see loop.Handoff); one byte, no seqlock needed.
+        self._free = mmap.mmap(-1, capacity)
+        self._no_free = bytes(capacity)
 
     def _offset(self, index: int) -> int:
         if not 0 <= index < self.capacity:
@@ -102,6 +108,7 @@ class Scoreboard:
 
     def reset(self, index: int, generation: int = 0, state: int = FREE) -> None:
         """Master: clear a slot (before a fork into it, or after its worker was reaped)."""
+        self._free[index] = 0
         def update(fields, off):
             fields[1:] = [0, generation, state, time.monotonic() if state != FREE else 0.0, 0.0, 0, 0, 0]
             self._mem[off + _HEADER.size: off + self.slot_size] = bytes(self.slot_size - _HEADER.size)
@@ -152,6 +159,15 @@ class Scoreboard:
         self._write(index, update)
         return total[0]
 
+    def set_free(self, index: int, threads: int) -> None:
+        self._free[index] = min(255, max(0, threads))
+
+    def others_free(self, index: int) -> bool:
+        """Whether a worker other than ``index`` has a free request thread."""
+        data = bytearray(self._free[:])
+        data[index] = 0
+        return data != self._no_free
+
     # --- reader -----------------------------------------------------------------------
 
     def read(self, index: int) -> SlotView:
@@ -175,3 +191,4 @@ class Scoreboard:
 
     def close(self) -> None:
         self._mem.close()
+        self._free.close()

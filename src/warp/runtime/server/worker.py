@@ -1,27 +1,24 @@
-"""A worker process: accept connections, hand them to the protocol side, report state.
+"""A worker process: run the connection loop, report state, stop when told.
 
 Runs in the child after fork and never returns (``run`` ends in ``os._exit``). The
-accept loop accepts until the socket has nothing left (EAGAIN), then waits in
-``select`` with a one-second timeout so it can beat its heartbeat, notice a stop
-request or notice that its master died. With ``threads`` > 1 every thread runs that
-same loop on the shared listening sockets; the main thread only handles signals.
+main thread runs the I/O loop (loop.py: every connection of this worker, accept,
+parsing, deadlines, writing) and handles signals; ``threads`` request threads run
+the application. Between loop turns (at most a second apart) the worker beats its
+heartbeat, notices a stop request or notices that its master died.
 
-Signals: TERM graceful stop (finish in-flight requests, then exit 0), INT/QUIT exit
-now, USR1 reopen log files, ABRT dump every thread's Python stack (faulthandler)
-and die: the master sends it when a request runs past the timeout.
+Signals: TERM graceful stop (serve what is already queued on the listening socket,
+finish in-flight requests, then exit 0), INT/QUIT exit now, USR1 reopen log files,
+ABRT dump every thread's Python stack (faulthandler) and die: the master sends it
+when a request runs past the timeout and the loop could not answer it itself.
 """
 
 from __future__ import annotations
 
-import errno
 import faulthandler
 import os
 import random
-import select
 import signal
-import socket
 import sys
-import threading
 import time
 from typing import Optional
 
@@ -34,6 +31,8 @@ EXIT_APP_LOAD_ERROR = 4
 
 # How long a stopping worker keeps answering on idle keep-alive connections.
 IDLE_GRACE = 1.0
+# Heartbeats are written at most this often (the loop may turn much faster).
+BEAT_INTERVAL = 0.2
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -58,6 +57,10 @@ class RequestTracker:
 
     __slots__ = ("worker", "thread", "client", "method", "path", "started")
 
+    def rejected(self, status: int, bytes_sent: int) -> None:
+        """A request refused before the app saw it (400, 408, 413...): access log only."""
+        self.worker.log.access(self.client, "-", "-", status, bytes_sent, 0.0, os.getpid())
+
     def __init__(self, worker: "Worker", thread: int, client: str) -> None:
         self.worker = worker
         self.thread = thread
@@ -81,7 +84,7 @@ class RequestTracker:
                                duration, os.getpid())
 
     def should_close(self) -> bool:
-        return self.worker.draining
+        return self.worker.draining and not self.worker.handing_over
 
     def abandon(self) -> None:
         """The connection ended mid-request (client gone, protocol error after start)."""
@@ -98,7 +101,8 @@ def _client_text(addr) -> str:
 
 class Worker:
     def __init__(self, slot: int, generation: int, listeners, app, config, log, scoreboard,
-                 master_pid: int, sigmask=None, notify_fd: Optional[int] = None) -> None:
+                 master_pid: int, sigmask=None, notify_fd: Optional[int] = None,
+                 handoff=None) -> None:
         self.slot = slot
         self.generation = generation
         self.listeners = listeners
@@ -115,7 +119,10 @@ class Worker:
         self.draining = False
         self.sockets: list = []
         self.max_requests = 0
-        self._wake_r, self._wake_w = os.pipe()
+        self.handoff = handoff
+        self.loop = None
+        self.handing_over = False
+        self._last_beat = 0.0
         self._last_rss_at = 0.0
         self._stop_logged = False
 
@@ -172,10 +179,7 @@ class Worker:
             except OSError:
                 pass
             self.notify_fd = None
-        if self.config.threads <= 1:
-            self._connection_loop()
-        else:
-            self._run_threads()
+        self._serve()
         self._close_listeners()
         return EXIT_OK
 
@@ -200,6 +204,7 @@ class Worker:
         signal.signal(signal.SIGINT, self._handle_quit)
         signal.signal(signal.SIGQUIT, self._handle_quit)
         signal.signal(signal.SIGUSR1, self._handle_usr1)
+        signal.signal(signal.SIGUSR2, self._handle_usr2)
         signal.signal(signal.SIGABRT, signal.SIG_DFL)
         # SIGABRT (from the master on timeout) and crashes print every thread's stack.
         # No core file: a killed worker must not litter the app folder.
@@ -216,6 +221,11 @@ class Worker:
     def _handle_term(self, signum, frame) -> None:
         self.stop("stopping gracefully")
 
+    def _handle_usr2(self, signum, frame) -> None:
+        # From the master: siblings keep serving (reload, fewer workers, replacement).
+        self.handing_over = True
+        self.stop("stopping, handing its connections to the other workers")
+
     def _handle_quit(self, signum, frame) -> None:
         os._exit(EXIT_OK)
 
@@ -225,20 +235,20 @@ class Worker:
     def stop(self, why: str) -> None:
         if self.alive:
             self.alive = False
-            if self.config.threads > 1:
-                self.draining = True  # serve_connection checks it between requests
+            self.draining = True  # every response from now on says Connection: close
             if not self._stop_logged:
                 self._stop_logged = True
                 self.log.debug(f"worker {os.getpid()} {why}")
-            try:
-                os.write(self._wake_w, b"!")
-            except OSError:
-                pass
+            if self.loop is not None:
+                self.loop._poke()  # out of select() now, not at its next timeout
 
     # --- serving ----------------------------------------------------------------------
 
     def _beat(self) -> None:
         now = time.monotonic()
+        if now - self._last_beat < BEAT_INTERVAL:
+            return
+        self._last_beat = now
         if now - self._last_rss_at >= 1.0:
             self._last_rss_at = now
             self.scoreboard.beat(self.slot, current_rss())
@@ -250,64 +260,31 @@ class Worker:
             self.log.warning(f"worker {os.getpid()}: master {self.master_pid} is gone, stopping")
             self.stop("master gone")
 
-    def _accept_loop(self, thread: int) -> None:
-        waitables = self.sockets + [self._wake_r]
-        while self.alive:
-            self._beat()
-            accepted = False
-            for sock in self.sockets:
-                try:
-                    conn, addr = sock.accept()
-                except (BlockingIOError, InterruptedError):
-                    continue
-                except OSError as exc:
-                    if exc.errno == errno.EINVAL:
-                        self.stop("listening socket shut down by the master")
-                        return
-                    if exc.errno in (errno.ECONNABORTED, errno.EPROTO, errno.EMFILE, errno.ENFILE):
-                        if exc.errno in (errno.EMFILE, errno.ENFILE):
-                            self.log.error(f"worker {os.getpid()}: accept: {exc.strerror}")
-                            time.sleep(0.1)
-                        continue
-                    raise
-                accepted = True
-                self._handle(conn, addr, thread)
-                if not self.alive:
-                    break
-            if accepted or not self.alive:
-                continue
-            if thread == 0 and self.config.threads <= 1:
-                self._check_master()
-            try:
-                select.select(waitables, [], [], 1.0)
-            except OSError as exc:
-                if exc.errno != errno.EBADF:
-                    raise
-
-    def _connection_loop(self) -> None:
-        """One thread multiplexing every connection (helper "http"'s ConnectionLoop, see
-        SERVER_CONTRACT amendment): idle keep-alive and slow clients cost a descriptor,
-        not the worker."""
-        from warp.runtime.server.connection import ConnectionLoop
+    def _serve(self) -> None:
+        """The I/O loop on this (the main) thread, the app on ``threads`` request
+        threads (see loop.py)."""
+        from warp.runtime.server.loop import ConnectionLoop
         loop = ConnectionLoop(self.sockets, self.app, self.config,
-                              tracker_for=lambda addr: RequestTracker(self, 0, _client_text(addr)))
+                              tracker_for=lambda addr: RequestTracker(self, 0, _client_text(addr)),
+                              handoff=self.handoff, scoreboard=self.scoreboard, slot=self.slot,
+                              on_retire=self._retiring)
+        self.loop = loop
         while self.alive:
             self._beat()
             self._check_master()
-            try:
-                loop.run_once(1.0)
-            except OSError as exc:
-                # accept() on a listening socket the master shut down (full stop).
-                if exc.errno != errno.EINVAL:
-                    raise
-                self.stop("listening socket shut down by the master")
-        loop.stop_accepting()
-        self._close_listeners()
+            loop.run_once(1.0)
         self.draining = True
         self._drain(loop)
 
+    def _retiring(self, why: str) -> None:
+        """The loop gave up on a request (timeout): ask the master for a replacement;
+        it sends TERM once that one is ready."""
+        from warp.runtime.server.scoreboard import RETIRING
+        self.scoreboard.set_state(self.slot, RETIRING)
+
     def _drain(self, loop) -> None:
-        """Finish what clients already sent, then close, within graceful_timeout.
+        """Graceful stop: serve the connections already waiting in the listen backlog,
+        finish what clients already sent, then close, within graceful_timeout.
 
         Idle keep-alive connections are not closed at once: a client may have a request
         on its way, and closing under it loses that request (the client sees a reset,
@@ -316,55 +293,39 @@ class Worker:
         now = time.monotonic()
         deadline = now + self.config.graceful_timeout
         idle_deadline = now + min(IDLE_GRACE, self.config.keepalive_timeout or IDLE_GRACE)
-        while loop.conns and time.monotonic() < deadline:
+        if self.handing_over and self.handoff is not None:
+            loop.start_hand_over()
+            self._close_listeners()
+            self.sockets = []
+        else:
+            loop.set_draining()
+        listening = bool(self.sockets)
+        cap = self.config.worker_connections
+        while time.monotonic() < deadline:
+            if listening and len(loop.conns) < cap and not loop.retiring:
+                loop.accept_backlog()
+                if len(loop.conns) < cap:
+                    # The backlog is empty: from now on the kernel refuses (once every
+                    # process has closed its copy of the listening socket).
+                    loop.stop_accepting()
+                    self._close_listeners()
+                    listening = False
+            elif listening and loop.retiring:
+                loop.stop_accepting()
+                self._close_listeners()
+                listening = False
+            self._beat()
             loop.run_once(0.05)
             if time.monotonic() >= idle_deadline:
                 loop.close_idle()
-                if not loop.busy:
+                if not listening and not loop.conns:
                     break
+        if loop.conns:
+            states = sorted((c.state, c.req.path if c.req else "-") for c in loop.conns.values())
+            self.log.warning(f"worker {os.getpid()}: graceful timeout: closing "
+                             f"{len(states)} connections still open (states {states})")
+        self._close_listeners()
         loop.close()
-
-    def _handle(self, conn: socket.socket, addr, thread: int) -> None:
-        conn.setblocking(True)
-        tracker = RequestTracker(self, thread, _client_text(addr))
-        try:
-            self._serve_connection(conn, addr, self.app, self.config, tracker)
-        except Exception:
-            self.log.exception(f"worker {os.getpid()}: error serving a connection")
-            try:
-                conn.close()
-            except OSError:
-                pass
-        finally:
-            tracker.abandon()
-
-    def _run_threads(self) -> None:
-        threads = [threading.Thread(target=self._thread_main, args=(t,), name=f"warp-worker-{t}",
-                                    daemon=True)
-                   for t in range(self.config.threads)]
-        for t in threads:
-            t.start()
-        while self.alive:
-            self._check_master()
-            try:
-                select.select([self._wake_r], [], [], 1.0)
-            except InterruptedError:
-                pass
-        self._close_listeners()  # the threads notice through the wake pipe or EBADF
-        deadline = time.monotonic() + self.config.graceful_timeout
-        for t in threads:
-            t.join(max(0.0, deadline - time.monotonic()))
-
-    def _thread_main(self, thread: int) -> None:
-        try:
-            self._accept_loop(thread)
-        except (OSError, ValueError):
-            if self.alive:  # else: the listening sockets were closed under us on stop
-                self.log.exception(f"worker {os.getpid()} thread {thread} crashed")
-                self.stop("a thread crashed")
-        except BaseException:
-            self.log.exception(f"worker {os.getpid()} thread {thread} crashed")
-            self.stop("a thread crashed")
 
     # --- after each request -------------------------------------------------------------
 
@@ -374,8 +335,10 @@ class Worker:
         if self.max_requests and total >= self.max_requests:
             self.log.info(f"worker {os.getpid()} served {total} requests (max-requests "
                           f"{self.max_requests}): recycling")
+            self.handing_over = True
             self.stop("recycling after max-requests")
         elif rss is not None and rss > self.config.max_memory * 1024 * 1024:
             self.log.warning(f"worker {os.getpid()} uses {rss // (1024 * 1024)} MiB, above "
                              f"max-memory {self.config.max_memory} MiB: recycling")
+            self.handing_over = True
             self.stop("recycling after max-memory")

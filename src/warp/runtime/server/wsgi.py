@@ -154,8 +154,14 @@ class EnvironBuilder:
             "SERVER_PORT": self.server_port,
         }
 
-    def build(self, req, body) -> dict | None:
-        """The environ for `req`, or None when its path is outside the mount prefix."""
+    def build(self, req, body, stream=None, length: int | None = None) -> dict | None:
+        """The environ for `req`, or None when its path is outside the mount prefix.
+
+        `body` is a whole received body (`BodyBuffer`, blocking driver) or None; the
+        worker's loop passes `stream` (its streaming ``wsgi.input``) and `length`, the
+        Content-Length.  A chunked body has HTTP_TRANSFER_ENCODING and no CONTENT_LENGTH
+        (PEP 3333: CONTENT_LENGTH is the header's value; ``wsgi.input_terminated`` says
+        to read to the end), with either driver.  Never both."""
         env = self.base.copy()
         env["REQUEST_METHOD"] = req.method
         env["SERVER_PROTOCOL"] = req.version
@@ -185,8 +191,17 @@ class EnvironBuilder:
         if req.host is not None:
             env["HTTP_HOST"] = req.host  # absolute-form target overrides Host
             env["SERVER_NAME"], env["SERVER_PORT"] = split_host(req.host, self.server_port)
-        if body is not None:
-            env["CONTENT_LENGTH"] = str(body.size)
+        if stream is not None:
+            env["wsgi.input"] = stream
+            if length is not None:
+                env["CONTENT_LENGTH"] = str(length)
+            else:
+                env.pop("CONTENT_LENGTH", None)
+        elif body is not None:
+            if req.chunked:
+                env.pop("CONTENT_LENGTH", None)
+            else:
+                env["CONTENT_LENGTH"] = str(body.size)
             env["wsgi.input"] = body.finish()
         else:
             env.pop("CONTENT_LENGTH", None)
