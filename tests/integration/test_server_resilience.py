@@ -4,7 +4,6 @@ fallback, the master's death, and running as PID 1."""
 
 from __future__ import annotations
 
-import http.client
 import os
 import shutil
 import signal

@@ -103,7 +103,7 @@ class Arbiter:
         self._wake_r = self._wake_w = -1
         # Made in setup(), once the worker and thread counts are known.
         self.scoreboard: sb.Scoreboard
-        self.handoff = None
+        self.handoff: Any = None
 
     # --- setup --------------------------------------------------------------------------
 

@@ -51,6 +51,7 @@ import tempfile
 import threading
 import time
 import traceback
+from typing import Any, Optional
 
 from warp.runtime.server import wsgi
 from warp.runtime.server.body import ChunkedReceiver, CountingSink, FixedReceiver
@@ -86,7 +87,7 @@ DEFAULTS = {
 }
 
 
-def setting(config, name: str):
+def setting(config: Any, name: str) -> Any:
     return getattr(config, name, DEFAULTS.get(name))
 
 
@@ -108,13 +109,13 @@ class InputStream:
         self.buffered = 0
         self.size = 0          # decoded bytes received so far
         self.done = False
-        self.error = None
+        self.error: Optional[BaseException] = None
         self.want = 0          # bytes a blocked read waits for
         self.continue_due = False
 
     # -- I/O thread (takes the lock) --
 
-    def write(self, data) -> None:
+    def write(self, data: Any) -> None:
         if not data:
             return
         with self._cond:
@@ -176,7 +177,7 @@ class InputStream:
             self._loop.wake(self._conn, "resume")
         return data
 
-    def read(self, size=-1) -> bytes:
+    def read(self, size: Optional[int] = -1) -> bytes:
         if size is None:
             size = -1
         if size == 0:
@@ -192,7 +193,7 @@ class InputStream:
                 self.want = 0
             return self._take(size)
 
-    def readline(self, size=-1) -> bytes:
+    def readline(self, size: Optional[int] = -1) -> bytes:
         if size is None:
             size = -1
         with self._cond:
@@ -213,8 +214,9 @@ class InputStream:
                 self._loop.wake(self._conn, "resume")
             return data[:end]
 
-    def readlines(self, hint=-1) -> list:
-        lines, total = [], 0
+    def readlines(self, hint: int = -1) -> list:
+        lines: list = []
+        total = 0
         while True:
             line = self.readline()
             if not line:
@@ -246,13 +248,13 @@ class EmptyInput(InputStream):
         self.done = True
         self.buffered = 0
 
-    def read(self, size=-1) -> bytes:
+    def read(self, size: Optional[int] = -1) -> bytes:
         return b""
 
-    def readline(self, size=-1) -> bytes:
+    def readline(self, size: Optional[int] = -1) -> bytes:
         return b""
 
-    def write(self, data) -> None:
+    def write(self, data: Any) -> None:
         pass
 
     def finish(self) -> None:
@@ -276,7 +278,7 @@ class Conn:
                  "keep", "eof", "aborted", "task", "environ", "arrival", "head_sent",
                  "paused_input", "idle_since", "handoff_ok", "lingered", "__weakref__")
 
-    def __init__(self, loop: "ConnectionLoop", sock: socket.socket, peer, tracker) -> None:
+    def __init__(self, loop: "ConnectionLoop", sock: socket.socket, peer: Any, tracker: Any) -> None:
         sock.setblocking(False)
         self.loop = loop
         self.sock = sock
@@ -286,19 +288,19 @@ class Conn:
         self.state = IDLE
         self.buf = b""
         self.heads = HeadReader(loop.service.limits)
-        self.req = None
+        self.req: Any = None
         self.head_len = 0
-        self.scan = None
+        self.scan: Any = None
         self.scanned = 0
         self.t_first = self.t_body = self.t_last = 0.0
         self.body_raw = 0
-        self.receiver = None
-        self.stream = None
+        self.receiver: Any = None
+        self.stream: Any = None
         self.requests = 0
         self.events = 0
         self.out: collections.deque = collections.deque()
         self.out_mem = 0
-        self.spill = None
+        self.spill: Any = None
         self.spill_end = 0
         self.spill_used = 0
         self.w_since = 0.0     # since when the client has not kept up (0: it has)
@@ -308,8 +310,8 @@ class Conn:
         self.keep = False
         self.eof = False
         self.aborted = False
-        self.task = None
-        self.environ = None
+        self.task: Any = None
+        self.environ: Any = None
         self.arrival = 0.0
         self.head_sent = False
         self.paused_input = False
@@ -319,7 +321,7 @@ class Conn:
 
     # -- the request thread's side (wsgi.Response / static) --
 
-    def send(self, data) -> None:
+    def send(self, data: Any) -> None:
         loop = self.loop
         with loop.cond:
             if self.aborted:
@@ -370,7 +372,8 @@ class Task:
     __slots__ = ("conn", "req", "stream", "length", "arrival", "raw", "started", "thread",
                  "abandoned", "ident")
 
-    def __init__(self, conn: Conn, req, stream, length, arrival: float, raw) -> None:
+    def __init__(self, conn: Conn, req: Any, stream: Any, length: Optional[int], arrival: float,
+                 raw: Optional[bytes]) -> None:
         self.conn = conn
         self.req = req
         self.stream = stream
@@ -415,7 +418,7 @@ class Handoff:
             return False
         return True
 
-    def take(self):
+    def take(self) -> Optional[tuple]:
         """(socket, raw bytes, arrival (monotonic), requests) or None."""
         fds = array.array("i")
         try:
@@ -461,8 +464,10 @@ class ConnectionLoop:
     thread's index); without it every connection shares `tracker`.
     """
 
-    def __init__(self, listeners, app, config, tracker=None, tracker_for=None, handoff=None,
-                 scoreboard=None, slot: int = 0, on_retire=None, threads: int | None = None) -> None:
+    def __init__(self, listeners: Any, app: Any, config: Any, tracker: Any = None,
+                 tracker_for: Any = None, handoff: Optional[Handoff] = None,
+                 scoreboard: Any = None, slot: int = 0, on_retire: Any = None,
+                 threads: Optional[int] = None) -> None:
         if tracker is None:
             tracker = tracker_for("") if tracker_for is not None else NullTracker()
         self.service = Service(app, config)
@@ -643,7 +648,7 @@ class ConnectionLoop:
 
     # ----------------------------------------------------------------- cross-thread
 
-    def wake(self, conn, what: str) -> None:
+    def wake(self, conn: Conn, what: str) -> None:
         self.events.append((what, conn))
         if not self._woken:
             self._woken = True
@@ -660,7 +665,7 @@ class ConnectionLoop:
         self.cond.notify_all()
         self.events.append(("abort", conn))
 
-    def queue_locked(self, conn: Conn, data) -> None:
+    def queue_locked(self, conn: Conn, data: Any) -> None:
         """Queue response bytes (lock held): memory, then the spill file, then wait."""
         size = len(data)
         if size == 0:
@@ -875,8 +880,10 @@ class ConnectionLoop:
         """At the connection cap: close the connection that costs most and gives least
         (idle keep-alive ones first, oldest first; then those still sending a request,
         slowest first).  False when every connection has a request in the app."""
-        victim, best = None, None
+        victim: Optional[Conn] = None
+        best: Optional[tuple] = None
         now = time.monotonic()
+        key: tuple
         for conn in self.conns.values():
             if conn.state == IDLE and not conn.out:
                 key = (0, conn.idle_since)
@@ -1045,7 +1052,8 @@ class ConnectionLoop:
     def _dispatch(self, conn: Conn) -> None:
         req = conn.req
         raw = conn.buf
-        stream, length = None, None
+        stream: Any = None
+        length: Optional[int] = None
         if not req.has_body:
             stream, length = EmptyInput(), None
             conn.buf = raw[conn.head_len:]
@@ -1099,7 +1107,7 @@ class ConnectionLoop:
         """Hand a request still waiting for a thread here to a sibling."""
         conn = task.conn
         with self.cond:
-            if task not in self.tasks:
+            if task not in self.tasks or self.handoff is None or task.raw is None:
                 return False
             if not self.handoff.give(conn.sock, task.raw, task.arrival, conn.requests):
                 return False
@@ -1134,6 +1142,8 @@ class ConnectionLoop:
         self._resume_accepting()
 
     def _take_handoffs(self) -> None:
+        if self.handoff is None:
+            return
         for _ in range(max(1, self.free - len(self.tasks))):
             if self.free <= len(self.tasks) or self.retiring:
                 return
@@ -1527,7 +1537,7 @@ class ConnectionLoop:
 
     def _request_timeouts(self, now: float) -> None:
         timeout = self.config.timeout
-        for index, task in enumerate(self.running):
+        for task in self.running:
             if task is None or task.abandoned or now - task.started <= timeout:
                 continue
             task.abandoned = True

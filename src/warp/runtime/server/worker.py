@@ -20,7 +20,7 @@ import random
 import signal
 import sys
 import time
-from typing import Optional
+from typing import Any, Optional
 
 from warp.runtime.server.app import AppLoadError, load_app
 
@@ -120,7 +120,7 @@ class Worker:
         self.sockets: list = []
         self.max_requests = 0
         self.handoff = handoff
-        self.loop = None
+        self.loop: Any = None
         self.handing_over = False
         self._last_beat = 0.0
         self._last_rss_at = 0.0
