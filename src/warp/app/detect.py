@@ -166,17 +166,15 @@ def framework(root, names, files, environ=None):
 
 def _entrypoint(project):
     """(entry point Fact, server Fact) from warp.app.entrypoint, which owns those rules."""
+    from warp.app.entrypoint import resolve
+
     server = Fact(project.config.server, f"server={project.config.server} from {project.config.source('server')}")
-    try:
-        from warp.app.entrypoint import resolve
-    except ImportError:
-        return Fact(None, "warp.app.entrypoint is not available in this warp"), server
     try:
         entry = resolve(project)
     except WarpError as exc:
         return Fact(None, exc.message), Fact(None, "no entry point to serve")
     value = {"kind": entry.kind, "target": entry.target}
-    if getattr(entry, "server", None) or getattr(entry, "server_reason", ""):
+    if entry.server or entry.server_reason:
         server = Fact(entry.server, entry.server_reason)
     return Fact(value, entry.reason), server
 

@@ -154,7 +154,7 @@ def analyse(project):
     server = _server_requirements(project, detection)
     wanted = detection.python.value
     reason = detection.python.reason if wanted else None
-    installer = getattr(detection.installer, "value", None) or "pip"
+    installer = detection.installer.value or "pip"
 
     files = list(buildpacks.inputs(project, detection))
     files += list(find_hooks(project).values())

@@ -183,7 +183,7 @@ def plan_start(project: Project, env: Mapping[str, str], process_type: str = "we
     extra_env = {}
     app_target = entry.target
     shim = bool(static) and not module.NATIVE_STATIC
-    if shim or getattr(module, "ALWAYS_SHIM", False):
+    if shim or module.ALWAYS_SHIM:
         if static and not module.NATIVE_STATIC and not _has_package(project, "whitenoise"):
             raise StartError(
                 f"{entry.server} serves static files through WhiteNoise, which is not in {project.venv}",

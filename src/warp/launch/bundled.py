@@ -10,6 +10,7 @@ from warp.launch.plan import Command, Launch
 REQUIREMENTS = ()
 NATIVE_STATIC = True
 INTERFACES = ("wsgi",)
+ALWAYS_SHIM = False  # the shim goes in front only for static files this server cannot serve
 
 
 def command(launch: Launch) -> Command:

@@ -8,6 +8,7 @@ from warp.launch.plan import Command, Launch, whole_seconds
 REQUIREMENTS = ('gunicorn==27.0.1; python_version >= "3.10"', 'gunicorn==23.0.0; python_version < "3.10"')
 NATIVE_STATIC = False
 INTERFACES = ("wsgi",)
+ALWAYS_SHIM = False  # the shim goes in front only for static files this server cannot serve
 
 COMMON_LOG = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s'
 JSON_LOG = json.dumps({

@@ -20,6 +20,7 @@ from warp.launch.plan import Command, Launch, whole_seconds
 REQUIREMENTS = ('mod_wsgi==6.1.1; python_version >= "3.10"', 'mod_wsgi==5.0.2; python_version < "3.10"')
 NATIVE_STATIC = True
 INTERFACES = ("wsgi",)
+ALWAYS_SHIM = False  # the shim goes in front only for static files this server cannot serve
 
 COMMON_LOG = '%h %l %u %t "%r" %>s %b'
 JSON_LOG = ('{"remote": "%h", "time": "%t", "method": "%m", "path": "%U", "query": "%q", '

@@ -6,6 +6,7 @@ from warp.launch.plan import Command, Launch, whole_seconds
 REQUIREMENTS = ('uvicorn==0.54.0; python_version >= "3.10"', 'uvicorn==0.33.0; python_version < "3.10"')
 NATIVE_STATIC = False
 INTERFACES = ("asgi", "wsgi")
+ALWAYS_SHIM = False  # the shim goes in front only for static files this server cannot serve
 
 
 def command(launch: Launch) -> Command:

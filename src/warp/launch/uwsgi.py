@@ -11,6 +11,7 @@ from warp.launch.plan import Command, Launch, whole_seconds
 REQUIREMENTS = ("pyuwsgi==2.0.30.post1",)
 NATIVE_STATIC = True
 INTERFACES = ("wsgi",)
+ALWAYS_SHIM = False  # the shim goes in front only for static files this server cannot serve
 
 COMMON_LOG = '%(addr) - %(user) [%(ltime)] "%(method) %(uri) %(proto)" %(status) %(size)'
 JSON_LOG = ('{"remote": "%(addr)", "time": "%(ltime)", "method": "%(method)", "path": "%(uri)", '

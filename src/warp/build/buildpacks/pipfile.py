@@ -52,8 +52,8 @@ def requirements(path, groups=()):
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise BuildError(f"{path}: cannot read: {exc}", "make Pipfile.lock a readable file") from None
-    except ValueError as exc:
-        raise BuildError(f"{path}:{getattr(exc, 'lineno', 1)}: invalid JSON: {exc.msg}", "run `pipenv lock` again") from None
+    except json.JSONDecodeError as exc:
+        raise BuildError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}", "run `pipenv lock` again") from None
     sections = ["default"] + (["develop"] if "dev" in groups or "develop" in groups else [])
     result = lockfile.Requirements()
     seen = set()
