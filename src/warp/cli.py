@@ -206,15 +206,15 @@ def shell_command(app_dir):
 @app_option
 @json_option
 def detect_command(app_dir, as_json):
-    """Show what warp finds in the app folder, and which file or setting decided each fact."""
+    """Show what warp finds in the app folder, which file or setting decided each fact, and each buildpack's answer."""
     from warp.core.project import open_project
-    from warp.app.detect import detect, render_text
+    from warp.build.recognise import recognise, render_text
 
-    detection = _run(lambda: detect(open_project(app_dir)), as_json)
+    recognised = _run(lambda: recognise(open_project(app_dir)), as_json)
     if as_json:
-        _emit_json({"ok": True, **detection.to_dict()})
+        _emit_json({"ok": True, **recognised.to_dict()})
         return
-    click.echo(render_text(detection))
+    click.echo(render_text(recognised))
 
 
 @main.command("image")

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import sys
 
 import pytest
 
@@ -55,10 +56,12 @@ def test_warp_build_django_startproject_collects_static(django_env, tmp_path):
     assert result.returncode == 0, result.stderr
     assert (root / "staticfiles" / "admin" / "css" / "base.css").is_file()
     assert "django" in [pack["name"] for pack in record(root)["buildpacks"]]
-    from warp.build.buildpacks.django import static_map
+    from warp.launch.static import static_map
     from warp.core.project import open_project
 
-    assert static_map(open_project(root, environ={})) == {"/static/": str(root / "staticfiles")}
+    # What `warp start` serves comes from what collectstatic recorded.
+    entries, reasons = static_map(open_project(root, environ={}), sys.executable, {})
+    assert entries == (("/static/", str(root / "staticfiles")),) and "build record" in reasons[0]
     shutil.rmtree(root / "staticfiles")
     (root / "requirements.txt").write_text(f"Django=={lockfiles.DJANGO}\nsix==1.16.0\n")
     result = warp("build", cwd=root, env={"DISABLE_COLLECTSTATIC": "1"})

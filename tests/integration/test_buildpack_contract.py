@@ -1,4 +1,4 @@
-"""Buildpacks as shipped: CNB exit codes from bin/detect, and the folders inside the wheel."""
+"""Buildpacks as shipped: warp's bin/detect (0 runs, 100 does not) and bin/build, and the folders inside the wheel."""
 
 import os
 import subprocess
@@ -7,20 +7,24 @@ import zipfile
 
 import pytest
 
-from warp.build.buildpacks import all_buildpacks, buildpacks_dir
+from warp.build.buildpacks import all_buildpacks, warp_buildpacks_dir as buildpacks_dir
 
 from support import REPO, warp, warp_env
 
-NAMES = {"requirements", "pipfile", "poetry", "uv", "django"}
+NAMES = {"requirements", "pyproject", "setup", "pipfile", "poetry", "uv", "django"}
 
 
 def test_every_buildpack_has_the_contract_files():
     packs = all_buildpacks()
     assert {pack.name for pack in packs} == NAMES
     for pack in packs:
+        assert (pack.path / "buildpack.py").is_file()
         for verb in ("detect", "build"):
             path = pack.path / "bin" / verb
             assert path.is_file() and os.access(path, os.X_OK), path
+        # warp's own protocol: no Cloud Native Buildpacks claim left behind.
+        assert not (pack.path / "buildpack.toml").exists()
+        assert "Cloud Native" not in (pack.path / "bin" / "detect").read_text().replace("not Cloud Native", "")
     kinds = [pack.kind for pack in packs]
     assert kinds.index("framework") > max(i for i, k in enumerate(kinds) if k == "package-manager")
 
@@ -61,7 +65,7 @@ def test_wheel_ships_the_buildpacks(wheel):
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         for name in NAMES:
-            assert f"warp/_data/buildpacks/{name}/buildpack.toml" in names
+            assert f"warp/_data/buildpacks/{name}/buildpack.py" in names
             info = archive.getinfo(f"warp/_data/buildpacks/{name}/bin/detect")
             assert (info.external_attr >> 16) & 0o111, "bin/detect must stay executable"
 
@@ -73,7 +77,8 @@ def test_installed_wheel_finds_its_buildpacks(wheel, tmp_path):
     subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True,
                    capture_output=True, timeout=300)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    code = "from warp.build.buildpacks import all_buildpacks, buildpacks_dir; print(buildpacks_dir()); print(len(all_buildpacks()))"
+    code = ("from warp.build.buildpacks import all_buildpacks, warp_buildpacks_dir; print(warp_buildpacks_dir()); "
+            "print(len(all_buildpacks()))")
     result = subprocess.run([str(python), "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     folder, count = result.stdout.split()
@@ -94,6 +99,6 @@ def test_bin_build_installs_into_the_apps_environment(tmp_path):
     check = subprocess.run([str(tmp_path / ".warp" / "venv" / "bin" / "python"), "-c", "import six; print(six.__version__)"],
                            capture_output=True, text=True, timeout=60)
     assert check.stdout.strip() == "1.16.0"
-    # A buildpack that does not apply refuses to build, with CNB's "fail" status.
+    # A buildpack that does not run for the app refuses to build, with detect's "does not run" status.
     assert subprocess.run([str(buildpacks_dir() / "poetry" / "bin" / "build")], cwd=tmp_path, env=env,
                           capture_output=True, timeout=60).returncode == 100

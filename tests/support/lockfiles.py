@@ -16,7 +16,9 @@ import sys
 from warp.app.python import choose_interpreter
 from warp.app.requirements import canonical_name
 from warp.build import venv as venvs
-from warp.build.buildpacks.pipfile import pipfile_hash
+from warp.build.buildpacks import find, module_of
+
+pipfile_hash = module_of(find("pipfile")).pipfile_hash
 
 FLASK = "3.0.3"
 DJANGO = "5.2.8"

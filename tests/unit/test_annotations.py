@@ -17,15 +17,6 @@ from support.layers import module_files
 
 PENDING = [
     "warp.app.detect",
-    "warp.app.package_manager",
-    "warp.build.buildpacks",
-    "warp.build.buildpacks.__main__",
-    "warp.build.buildpacks.django",
-    "warp.build.buildpacks.lockfile",
-    "warp.build.buildpacks.pipfile",
-    "warp.build.buildpacks.poetry",
-    "warp.build.buildpacks.requirements",
-    "warp.build.buildpacks.uv",
     "warp.build.pipeline",
     "warp.build.venv",
     "warp.cli",

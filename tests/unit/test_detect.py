@@ -1,19 +1,33 @@
-"""warp.app.detect: each fact with the file or setting that decided it."""
+"""warp.app.detect: each fact with the file or setting that decided it (read through warp.build.recognise,
+which gives it the package manager the buildpacks chose)."""
 
 import json
 
 import pytest
 
-from warp.app.detect import NoAppError, detect
+from warp.app.detect import NoAppError
+from warp.build.recognise import recognise
 from warp.core.errors import EXIT_FAILURE
 from warp.core.project import open_project
 
 from support import write
 
 
-def app(tmp_path, files, environ=None):
+def recognised(tmp_path, files, environ=None):
     write(tmp_path, files, dedent=False)
-    return detect(open_project(tmp_path, environ=environ or {}))
+    return recognise(open_project(tmp_path, environ=environ or {}))
+
+
+def app(tmp_path, files, environ=None):
+    return recognised(tmp_path, files, environ).detection
+
+
+def detect(project):
+    return recognise(project).detection
+
+
+def planned(result):
+    return [verdict.name for verdict in result.plan]
 
 
 WSGI = "def application(environ, start_response):\n    start_response('200 OK', [])\n    return [b'hi']\n"
@@ -57,17 +71,19 @@ def test_python_version_the_host_lacks_says_what_it_found(tmp_path):
 
 
 def test_plain_wsgi_app(tmp_path):
-    detection = app(tmp_path, {"wsgi.py": WSGI})
+    result = recognised(tmp_path, {"wsgi.py": WSGI})
+    detection = result.detection
     assert detection.framework.value == "wsgi"
     assert "wsgi.py" in detection.framework.reason
     assert detection.package_manager.value is None
-    assert detection.buildpacks == ()
+    assert planned(result) == []
 
 
 def test_flask_by_dependency(tmp_path):
-    detection = app(tmp_path, {"requirements.txt": "Flask==3.0.0\n", "app.py": "from flask import Flask\napp = Flask(__name__)\n"})
+    result = recognised(tmp_path, {"requirements.txt": "Flask==3.0.0\n", "app.py": "from flask import Flask\napp = Flask(__name__)\n"})
+    detection = result.detection
     assert (detection.framework.value, detection.framework.reason) == ("flask", "flask is a declared dependency")
-    assert [f.value for f in detection.buildpacks] == ["requirements"]
+    assert planned(result) == ["requirements"]
     assert detection.installer.value == "pip"
 
 
@@ -85,19 +101,21 @@ def test_asgi_by_code_and_by_dependency(tmp_path):
 
 def test_django_by_manage_py(tmp_path):
     manage = "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')\n"
-    detection = app(tmp_path, {"manage.py": manage, "requirements.txt": "Django\n", "mysite/settings.py": "INSTALLED_APPS = []\n"})
+    result = recognised(tmp_path, {"manage.py": manage, "requirements.txt": "Django\n", "mysite/settings.py": "INSTALLED_APPS = []\n"})
+    detection = result.detection
     assert detection.framework.value == "django"
     assert detection.django_settings.value == "mysite.settings"
-    assert [f.value for f in detection.buildpacks] == ["requirements", "django"]
+    assert planned(result) == ["requirements", "django"]
 
 
 def test_uv_lock_chooses_uv_installer(tmp_path):
-    detection = app(tmp_path, {"uv.lock": 'version = 1\n[[package]]\nname = "flask"\nversion = "3.0.0"\n',
+    result = recognised(tmp_path, {"uv.lock": 'version = 1\n[[package]]\nname = "flask"\nversion = "3.0.0"\n',
                                "pyproject.toml": '[project]\nname="a"\nversion="1"\n', "app.py": "x = 1\n"})
+    detection = result.detection
     assert detection.package_manager.value == "uv"
     assert detection.installer.value == "uv"
     assert detection.framework.value == "flask"
-    assert [f.value for f in detection.buildpacks] == ["uv"]
+    assert planned(result) == ["uv"]
 
 
 def test_installer_setting_is_reported(tmp_path):

@@ -24,7 +24,6 @@ needs_stdlib_names = pytest.mark.skipif(sys.version_info < (3, 10), reason="need
 
 # "importer -> imported" for imports from a layer above.
 KNOWN_UPWARD = [
-    "warp.app.detect -> warp.build.buildpacks",
     "warp.build.pipeline -> warp.launch",
 ]
 
@@ -33,9 +32,7 @@ KNOWN_RUNTIME = [
 ]
 
 # The modules of each import cycle, sorted and joined with " <-> ".
-KNOWN_CYCLES = [
-    "warp.app.detect <-> warp.build.buildpacks",
-]
+KNOWN_CYCLES: list[str] = []
 
 
 def _rank(module: str) -> int:

@@ -4,9 +4,11 @@ import json
 
 import pytest
 
-from warp.build.buildpacks import pipfile, poetry
+from warp.build.buildpacks import find, module_of
 from warp.core.errors import BuildError
 
+# The helpers of the buildpacks' own modules (buildpacks/<name>/buildpack.py).
+pipfile, poetry = module_of(find("pipfile")), module_of(find("poetry"))
 H1, H2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64
 
 

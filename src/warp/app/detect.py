@@ -2,8 +2,10 @@
 
 ``detect(project)`` reads files only (no interpreter is run, nothing is
 installed) and returns a ``Detection``: each fact carries its value and the
-reason, naming the file or setting that decided it. ``warp detect`` prints it;
-``warp build`` plans its buildpacks from it.
+reason, naming the file or setting that decided it. Which package manager the
+app uses is an input (``warp.app.package_manager.Choice``): the buildpacks
+decide it, in ``warp.build.recognise``, which also composes these facts with
+their answers for ``warp detect`` and ``warp build``.
 """
 
 from dataclasses import astuple, dataclass, field, replace
@@ -11,8 +13,8 @@ from pathlib import Path
 import os
 import re
 
-from warp.app import package_manager
 from warp.app.django import find_settings, manage_settings
+from warp.app.package_manager import Choice
 from warp.app.hooks import find_hooks
 from warp.app.installer import choose_installer
 from warp.app.python import choose_interpreter, find_interpreters, wanted_python
@@ -55,7 +57,6 @@ class Detection:
     entrypoint: Fact
     server: Fact
     hooks: Fact  # {name: path}
-    buildpacks: tuple = ()  # Facts: value = buildpack name, reason = why it detected
     dependencies: frozenset = field(default_factory=frozenset)
 
     def to_dict(self):
@@ -71,7 +72,6 @@ class Detection:
             "entrypoint": self.entrypoint.to_dict(),
             "server": self.server.to_dict(),
             "hooks": self.hooks.to_dict(),
-            "buildpacks": [fact.to_dict() for fact in self.buildpacks],
         }
 
 
@@ -188,17 +188,19 @@ def _hooks(project):
     return Fact(shown, ", ".join(f"{name}: {path}" for name, path in shown.items()))
 
 
-def detect(project):
-    """Every fact warp needs about the app in ``project.root``; DetectError when there is no app."""
+def detect(project, choice: Choice) -> Detection:
+    """Every fact warp needs about the app in ``project.root``, its package manager being ``choice``.
+
+    NoAppError when there is no app.
+    """
     root = project.root
-    choice = package_manager.choose(root, project.config.package_manager, project.config.source("package_manager"))
     files = python_files(root)
     if choice.name is None and not files and not (root / "Procfile").is_file():
         raise NoAppError(
-            f"{root}: no Python application here (no requirements.txt, pyproject.toml, setup.py, Pipfile.lock, poetry.lock, uv.lock, Procfile or .py file)",
+            f"{root}: no Python application here ({choice.reason}, no Procfile, no .py file)",
             "run warp in the application's folder or pass --app DIR",
         )
-    names = package_manager.declared_names(root, choice)
+    names = set(choice.names)
     wanted = Fact(*astuple(wanted_python(project)))
     hosts = tuple(find_interpreters(project.environ))
     framework_fact, settings_fact = framework(root, names, files, project.environ)
@@ -211,21 +213,18 @@ def detect(project):
         dependency_files=choice.files,
         framework=framework_fact,
         django_settings=settings_fact,
-        installer=Fact(*choose_installer(project, choice.name)),
+        installer=Fact(*choose_installer(project, choice.installer, choice.files[0] if choice.files else "")),
         entrypoint=Fact(None, "not resolved yet"),
         server=Fact(None, "not resolved yet"),
         hooks=Fact({}, ""),
         dependencies=frozenset(names),
     )
-    from warp.build import buildpacks
-
-    planned = tuple(Fact(pack.name, pack.reason) for pack in buildpacks.plan(project, detection))
     entrypoint, server = _entrypoint(project)
-    return replace(detection, entrypoint=entrypoint, server=server, hooks=_hooks(project), buildpacks=planned)
+    return replace(detection, entrypoint=entrypoint, server=server, hooks=_hooks(project))
 
 
-def render_text(detection):
-    """The facts as short lines for people: "name: value  (why)"."""
+def render_text(detection, more=()):
+    """The facts as short lines for people: "name  value  (why)"; ``more`` adds rows (name, value, why) of the layers above."""
     def shown(value):
         if value is None or value == {} or value == []:
             return "none"
@@ -251,7 +250,7 @@ def render_text(detection):
         ("entry point", shown(d.entrypoint.value), d.entrypoint.reason),
         ("server", shown(d.server.value), d.server.reason),
         ("hooks", shown(d.hooks.value), "" if d.hooks.value else d.hooks.reason),
-        ("buildpacks", ", ".join(f.value for f in d.buildpacks) or "none", ""),
+        *more,
     ]
     width = max(len(name) for name, _, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" + (f"  ({why})" if why else "") for name, value, why in rows)

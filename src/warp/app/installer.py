@@ -38,8 +38,9 @@ def find_uv(environ: Optional[Mapping[str, str]] = None) -> str:
     )
 
 
-def choose_installer(project: Any, package_manager: Optional[str]) -> Tuple[str, str]:
-    """(installer, why): the ``installer`` setting, or with ``auto`` uv for a uv.lock and pip otherwise.
+def choose_installer(project: Any, prefers: Optional[str], dependency_file: str = "") -> Tuple[str, str]:
+    """(installer, why): the ``installer`` setting, or with ``auto`` the one the package manager's buildpack
+    ``prefers`` for its ``dependency_file`` (uv for uv.lock), and pip otherwise.
 
     When uv is chosen and cannot be found, the reason says so (and how to get it).
     """
@@ -47,11 +48,11 @@ def choose_installer(project: Any, package_manager: Optional[str]) -> Tuple[str,
     value = project.config.installer
     if value != "auto":
         chosen, why = value, f"installer={value} from {source}"
-    elif package_manager == "uv":
-        chosen, why = "uv", "uv.lock is installed with uv; installer is auto"
+    elif prefers:
+        chosen, why = prefers, f"{dependency_file} is installed with {prefers}; installer is auto"
     else:
         return "pip", "pip is the default installer; installer is auto"
-    if chosen == "uv" or package_manager == "uv":
+    if "uv" in (chosen, prefers):  # a buildpack that prefers uv needs it even to export for pip
         try:
             find_uv(project.environ)
         except WarpError as exc:

@@ -2,8 +2,8 @@
 
 The order of a build:
 
-1. analyse (nothing is written): settings, ``warp.app.detect``, the buildpack
-   plan, the server's packages, the Python wanted; hash every input;
+1. analyse (nothing is written): settings, ``warp.build.recognise`` (the
+   app's facts and the buildpacks that run), the server's packages, the Python wanted; hash every input;
 2. if the inputs are those of the last good build and its environment is
    still the one in use, stop: a no-op, recorded as such;
 3. otherwise make a new environment generation (a hard-link clone of the one
@@ -18,7 +18,7 @@ Any failure, including Ctrl-C, removes the new generation and leaves the
 environment in use, and the build record, exactly as they were.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 import contextlib
 import datetime
@@ -126,7 +126,7 @@ def _signals_deferred():
 @dataclass(frozen=True)
 class Plan:
     detection: object
-    buildpacks: list
+    buildpacks: list  # warp.build.recognise.Verdict of each buildpack that runs, in order
     server_requirements: list
     wanted: str
     wanted_reason: str
@@ -146,17 +146,17 @@ def _server_requirements(project, detection):
 
 def analyse(project):
     """Everything the build will do, decided before anything is written."""
-    from warp.app.detect import detect
-    from warp.build import buildpacks
+    from warp.build.recognise import recognise
 
-    detection = detect(project)
-    plan = buildpacks.plan(project, detection)
+    recognised = recognise(project)
+    detection = recognised.detection
+    plan = recognised.plan
     server = _server_requirements(project, detection)
     wanted = detection.python.value
     reason = detection.python.reason if wanted else None
     installer = detection.installer.value or "pip"
 
-    files = list(buildpacks.inputs(project, detection))
+    files = recognised.inputs()
     files += list(find_hooks(project).values())
     files += standard_hooks(project, "pre-build") + standard_hooks(project, "build")
     files += environment_files(project.root)
@@ -173,7 +173,8 @@ def analyse(project):
         "warp": __version__,
         "inputs": inputs,
         "settings": settings,
-        "buildpacks": [pack.name for pack in plan],
+        # A buildpack's code is part of what it builds (one from buildpacks_path may change any time).
+        "buildpacks": [[verdict.name, verdict.buildpack.digest()] for verdict in plan],
         "server_requirements": server,
         "python": wanted,
         "installer": installer,
@@ -293,13 +294,13 @@ def _build(project, plan, previous, say, stream, clean, started, t0):
             detection=plan.detection,
         )
         packs = []
-        for pack in plan.buildpacks:
+        for verdict in plan.buildpacks:
             step = time.monotonic()
-            say(f"buildpack {pack.name}: {pack.reason}")
-            result = pack.build(ctx)
+            say(f"buildpack {verdict.name}: {verdict.reason}")
+            result = verdict.buildpack.build(replace(ctx, recognition=verdict.recognition))
             seconds = round(time.monotonic() - step, 3)
-            timings[f"buildpack {pack.name}"] = seconds
-            packs.append({"name": pack.name, "reason": pack.reason, "seconds": seconds, "result": result or {}})
+            timings[f"buildpack {verdict.name}"] = seconds
+            packs.append({"name": verdict.name, "reason": verdict.reason, "seconds": seconds, "result": result or {}})
         if plan.server_requirements:
             step = time.monotonic()
             say(f"server {project.config.server}: {' '.join(plan.server_requirements)}")

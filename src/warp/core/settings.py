@@ -239,6 +239,17 @@ _to_counts = Kind("map", _counts, multiple=True)
 _to_size = Kind("size", _size)
 
 
+def _name(value: Any) -> str:
+    """A name warp only learns at run time (a buildpack's folder), checked where it is used."""
+    text = _str(value).strip().lower()
+    if not text or any(c.isspace() or c in "/\\" for c in text):
+        raise ValueError("expected a single name")
+    return text
+
+
+_to_name = Kind("auto / package-manager buildpack name", _name)
+
+
 def _choice(*choices: str) -> Kind:
     def parse(value: Any) -> str:
         text = "" if isinstance(value, (list, dict)) else str(value).strip().lower()
@@ -251,7 +262,6 @@ def _choice(*choices: str) -> Kind:
 
 SERVERS = ("bundled", "gunicorn", "uwsgi", "waitress", "mod_wsgi", "uvicorn")
 INSTALLERS = ("auto", "pip", "uv")
-PACKAGE_MANAGERS = ("auto", "requirements", "pyproject", "setup", "pipfile", "poetry", "uv")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 # The commands a setting belongs to when its entry names only a group.
@@ -334,8 +344,10 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("venv", _to_str, ".warp/venv", "Folder of the application's own virtual environment, relative to the app.", flag="--venv", group="project", metavar="DIR", example=".venv-walk"),
     Setting("python", _to_str, None, "Python version wanted (e.g. 3.11); detected from .python-version, runtime.txt or requires-python.", flag="--python", group="project", commands=("project", "build"), changes_build=True, metavar="X.Y"),
     # -- warp build
-    Setting("package_manager", _choice(*PACKAGE_MANAGERS), "auto", "Which dependency file to install when several are present.", flag="--package-manager", changes_build=True, example="requirements"),
-    Setting("installer", _choice(*INSTALLERS), "auto", "Tool that installs packages: pip, or uv (auto: uv when uv.lock is present, else pip).", flag="--installer", changes_build=True, example="pip"),
+    # Its values are the package-manager buildpacks found at run time (warp.build.recognise checks them).
+    Setting("package_manager", _to_name, "auto", "Which package-manager buildpack installs the dependencies when several apply (`warp detect` lists them).", flag="--package-manager", changes_build=True, metavar="NAME", example="requirements"),
+    Setting("buildpacks_path", _to_list, [], "Folders of buildpack folders searched before warp's own (relative to the app); a name found first wins.", changes_build=True),
+    Setting("installer", _choice(*INSTALLERS), "auto", "Tool that installs packages: pip, or uv (auto: the one the package-manager buildpack prefers, uv for uv.lock; else pip).", flag="--installer", changes_build=True, example="pip"),
     Setting("wheelhouse", _to_str, None, "Folder of wheels to install from; with no_index, the only source.", flag="--wheelhouse", changes_build=True, cwd_path=True, metavar="DIR"),
     Setting("no_index", _to_bool, False, "Never contact a package index (offline builds).", flag="--no-index", changes_build=True),
     Setting("disable_collectstatic", _to_bool, False, "Skip Django's collectstatic.", env=("DISABLE_COLLECTSTATIC",), changes_build=True),

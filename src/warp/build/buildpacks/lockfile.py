@@ -8,23 +8,27 @@ checkout, a local folder) go to a second file installed with ``--no-deps``
 after the hashed ones, as the lock already resolved their dependencies.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Iterable, Optional
 import tempfile
 
 from warp.build import installer
 
 @dataclass
 class Requirements:
-    hashed: list = field(default_factory=list)  # "name==1.0 ; marker --hash=sha256:..."
-    unhashed: list = field(default_factory=list)  # "name @ git+https://...", "-e ./lib"
-    indexes: list = field(default_factory=list)  # extra index URLs the lock names
+    hashed: list[str] = field(default_factory=list)  # "name==1.0 ; marker --hash=sha256:..."
+    unhashed: list[str] = field(default_factory=list)  # "name @ git+https://...", "-e ./lib"
+    indexes: list[str] = field(default_factory=list)  # extra index URLs the lock names
 
-    def names(self):
+    def names(self) -> list[str]:
         return [line.split("==", 1)[0].split(" ", 1)[0] for line in self.hashed + self.unhashed]
 
 
-def requirement_line(name, version, hashes, marker=None, extras=()):
+def requirement_line(name: str, version: str, hashes: Iterable[str], marker: Optional[str] = None,
+                     extras: Iterable[str] = ()) -> str:
     extra = f"[{','.join(sorted(extras))}]" if extras else ""
     line = f"{name}{extra}=={version}"
     if marker:
@@ -32,7 +36,7 @@ def requirement_line(name, version, hashes, marker=None, extras=()):
     return line + "".join(f" \\\n    --hash={h}" for h in sorted(hashes))
 
 
-def install(ctx, requirements, what):
+def install(ctx: Any, requirements: Requirements, what: str) -> None:
     """Install ``requirements`` into the app environment; hashes are required for the hashed part."""
     with tempfile.TemporaryDirectory(prefix="warp-lock-") as tmp:
         args = []

@@ -1,24 +1,23 @@
 """Pipfile.lock: its default packages (and develop with lock_groups: dev), hashes required, no pipenv."""
 
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
 import hashlib
 import json
 
-from warp.build.buildpacks import lockfile
+from warp.app.package_manager import PROJECT_FILES
+from warp.app.requirements import canonical_name as canonical
+from warp.build.buildpacks import App, BuildContext, Buildpack, Recognition, applies, does_not_apply
+import warp.build.buildpacks.lockfile as lockfile
 from warp.core.toml import load_toml
 from warp.core.errors import BuildError
 
+LOCK = "Pipfile.lock"
+
 # Pipfile sections pipenv leaves out of the hash, or renames into it.
 _NOT_CATEGORIES = {"source", "requires", "packages", "dev-packages", "scripts", "pipfile", "pipenv", "default", "develop"}
-
-
-def detect(project, detection):
-    if detection.package_manager.value == "pipfile":
-        return detection.package_manager.reason
-    return None
-
-
-def inputs(project, detection):
-    return [project.root / name for name in detection.dependency_files]
 
 
 def _entry_line(name, entry, root):
@@ -46,7 +45,7 @@ def _entry_line(name, entry, root):
     return True, lockfile.requirement_line(name, version[2:], hashes, marker, extras)
 
 
-def requirements(path, groups=()):
+def requirements(path: Path, groups: tuple[str, ...] | list[str] = ()) -> lockfile.Requirements:
     """lockfile.Requirements for a Pipfile.lock: ``default``, plus ``develop`` when "dev" is in groups."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -74,7 +73,7 @@ def requirements(path, groups=()):
     return result
 
 
-def pipfile_hash(path):
+def pipfile_hash(path: Path) -> Optional[str]:
     """The sha256 pipenv records in Pipfile.lock's _meta for the Pipfile at ``path``.
 
     None when the Pipfile names no [[source]]: pipenv then hashes a default
@@ -95,7 +94,7 @@ def pipfile_hash(path):
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def check_current(root):
+def check_current(root: Path) -> None:
     """BuildError when Pipfile changed since Pipfile.lock was made (as `pipenv install --deploy` refuses)."""
     pipfile, lock = root / "Pipfile", root / "Pipfile.lock"
     if not pipfile.is_file():
@@ -110,10 +109,32 @@ def check_current(root):
                          "run `pipenv lock` and commit Pipfile.lock")
 
 
-def build(ctx):
-    path = ctx.project.root / "Pipfile.lock"
-    check_current(ctx.project.root)
-    reqs = requirements(path, ctx.project.config.lock_groups)
-    ctx.say(f"installing Pipfile.lock ({len(reqs.hashed) + len(reqs.unhashed)} packages, hashes required) with {ctx.installer}")
-    lockfile.install(ctx, reqs, "Pipfile.lock")
-    return {"installed_from": ["Pipfile.lock"], "packages": reqs.names()}
+class Pipfile(Buildpack):
+    order = 20
+
+    def detect(self, app: App) -> Recognition:
+        if app.present(LOCK):
+            # The Pipfile, and a package the Pipfile installs ("-e ."), are the lock's project.
+            return applies(f"{LOCK} names the dependencies", (LOCK,), app.present("Pipfile", *PROJECT_FILES))
+        if app.present("Pipfile"):
+            return does_not_apply(f"Pipfile has no {LOCK} beside it; warp installs the lock file, not the Pipfile",
+                                  (LOCK, "Pipfile"), hint=f"run `pipenv lock` and commit {LOCK}")
+        return does_not_apply(f"no {LOCK}", (LOCK,))
+
+    def declared_names(self, app: App, recognition: Recognition) -> set[str]:
+        try:
+            data = json.loads((app.root / LOCK).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return set()  # the build reports an unreadable lock with its line
+        return {canonical(name) for name in (data.get("default") or {})}
+
+    def build(self, ctx: BuildContext) -> dict[str, Any]:
+        path = ctx.project.root / LOCK
+        check_current(ctx.project.root)
+        reqs = requirements(path, ctx.project.config.lock_groups)
+        ctx.say(f"installing {LOCK} ({len(reqs.hashed) + len(reqs.unhashed)} packages, hashes required) with {ctx.installer}")
+        lockfile.install(ctx, reqs, LOCK)
+        return {"installed_from": [LOCK], "packages": reqs.names()}
+
+
+buildpack = Pipfile()

@@ -8,25 +8,24 @@ Either way the lock must match pyproject.toml (``--locked``): a stale lock
 stops the build instead of being silently re-resolved.
 """
 
+from __future__ import annotations
+
 from pathlib import Path
+from typing import Any
 import tempfile
 
-from warp.build.buildpacks import lockfile
-from warp.build import installer
+from warp.app.package_manager import PROJECT_FILES
+from warp.app.requirements import canonical_name as canonical
+import warp.build.installer as installer
+from warp.build.buildpacks import App, BuildContext, Buildpack, Recognition, applies, does_not_apply
+import warp.build.buildpacks.lockfile as lockfile
 from warp.core.errors import BuildError
+from warp.core.toml import load_toml
+
+LOCK = "uv.lock"
 
 
-def detect(project, detection):
-    if detection.package_manager.value == "uv":
-        return detection.package_manager.reason
-    return None
-
-
-def inputs(project, detection):
-    return [project.root / name for name in detection.dependency_files]
-
-
-def group_args(config):
+def group_args(config: Any) -> list[str]:
     # Production installs: no default groups (uv's default includes dev),
     # only the groups and extras the user named.
     args = ["--no-default-groups"]
@@ -37,12 +36,12 @@ def group_args(config):
     return args
 
 
-def venv_of(python):
+def venv_of(python: Path) -> Path:
     """The environment folder of an interpreter path such as <venv>/bin/python (links kept)."""
     return Path(python).parent.parent
 
 
-def build(ctx):
+def _build(ctx: BuildContext) -> dict[str, Any]:
     root = ctx.project.root
     config = ctx.project.config
     if not (root / "pyproject.toml").is_file():
@@ -74,3 +73,23 @@ def build(ctx):
         reqs.unhashed = [] if "--hash=" in lines else [lines]
         lockfile.install(ctx, reqs, "uv.lock")
     return {"installed_from": ["uv.lock"], "tool": f"uv export + {ctx.installer}"}
+
+
+class Uv(Buildpack):
+    order = 40
+    prefers_installer = "uv"  # uv.lock is installed by uv unless the installer setting says pip
+
+    def detect(self, app: App) -> Recognition:
+        if not app.present(LOCK):
+            return does_not_apply(f"no {LOCK}", (LOCK,))
+        return applies(f"{LOCK} names the dependencies", (LOCK,), app.present(*PROJECT_FILES))
+
+    def declared_names(self, app: App, recognition: Recognition) -> set[str]:
+        data = load_toml(app.root / LOCK)
+        return {canonical(package.get("name", "")) for package in data.get("package", [])} - {""}
+
+    def build(self, ctx: BuildContext) -> dict[str, Any]:
+        return _build(ctx)
+
+
+buildpack = Uv()

@@ -7,25 +7,22 @@ warp walks the dependency graph from the project's declared dependencies
 own export does.
 """
 
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 import re
 
-from warp.build.buildpacks import lockfile
-from warp.build import installer
+from warp.app.package_manager import PROJECT_FILES
+from warp.app.requirements import canonical_name as canonical
+import warp.build.installer as installer
+from warp.build.buildpacks import App, BuildContext, Buildpack, Recognition, applies, does_not_apply
+import warp.build.buildpacks.lockfile as lockfile
 from warp.core.toml import load_toml
 from warp.core.errors import BuildError
-from warp.app.requirements import canonical_name as canonical
 
 MAIN = "main"
-
-
-def detect(project, detection):
-    if detection.package_manager.value == "poetry":
-        return detection.package_manager.reason
-    return None
-
-
-def inputs(project, detection):
-    return [project.root / name for name in detection.dependency_files]
+LOCK = "poetry.lock"
 
 
 def _and(*markers):
@@ -223,7 +220,7 @@ def requirements(root, groups=(), extras=()):
     return result
 
 
-def installs_root(root):
+def installs_root(root: Path) -> bool:
     """Whether `poetry install` would install the project itself: a package with a build backend."""
     path = root / "pyproject.toml"
     if not path.is_file():
@@ -233,18 +230,33 @@ def installs_root(root):
     return bool(mode) and "build-backend" in data.get("build-system", {})
 
 
-def build(ctx):
-    config = ctx.project.config
-    root = ctx.project.root
-    reqs = requirements(root, config.lock_groups, config.extras)
-    groups = ", ".join([MAIN, *config.lock_groups])
-    ctx.say(f"installing poetry.lock groups {groups} ({len(reqs.hashed) + len(reqs.unhashed)} packages, hashes required) with {ctx.installer}")
-    lockfile.install(ctx, reqs, "poetry.lock")
-    result = {"installed_from": ["poetry.lock"], "groups": [MAIN, *config.lock_groups], "packages": reqs.names()}
-    if installs_root(root):
-        # As `poetry install` does: the project itself, editable, its
-        # dependencies being exactly the locked ones installed above.
-        ctx.say("installing the project itself (editable, no dependencies)")
-        installer.install(ctx, ["--no-deps", "--editable", "."], what="pyproject.toml")
-        result["project"] = "editable"
-    return result
+class Poetry(Buildpack):
+    order = 30
+
+    def detect(self, app: App) -> Recognition:
+        if not app.present(LOCK):
+            return does_not_apply(f"no {LOCK}", (LOCK,))
+        return applies(f"{LOCK} names the dependencies", (LOCK,), app.present(*PROJECT_FILES))
+
+    def declared_names(self, app: App, recognition: Recognition) -> set[str]:
+        data = load_toml(app.root / LOCK)
+        return {canonical(package.get("name", "")) for package in data.get("package", [])} - {""}
+
+    def build(self, ctx: BuildContext) -> dict[str, Any]:
+        config = ctx.project.config
+        root = ctx.project.root
+        reqs = requirements(root, config.lock_groups, config.extras)
+        groups = ", ".join([MAIN, *config.lock_groups])
+        ctx.say(f"installing {LOCK} groups {groups} ({len(reqs.hashed) + len(reqs.unhashed)} packages, hashes required) with {ctx.installer}")
+        lockfile.install(ctx, reqs, LOCK)
+        result: dict[str, Any] = {"installed_from": [LOCK], "groups": [MAIN, *config.lock_groups], "packages": reqs.names()}
+        if installs_root(root):
+            # As `poetry install` does: the project itself, editable, its
+            # dependencies being exactly the locked ones installed above.
+            ctx.say("installing the project itself (editable, no dependencies)")
+            installer.install(ctx, ["--no-deps", "--editable", "."], what="pyproject.toml")
+            result["project"] = "editable"
+        return result
+
+
+buildpack = Poetry()

@@ -8,15 +8,19 @@ app's files untouched. ``DISABLE_COLLECTSTATIC=1`` (or the
 disable_collectstatic setting) skips the step.
 """
 
+from __future__ import annotations
+
 from pathlib import Path
+from typing import Any
 import json
 import os
 import subprocess
 import tempfile
 
 from warp.app.django import DEFAULT_STATIC_ROOT
-from warp.core.errors import BuildError
+from warp.build.buildpacks import KIND_FRAMEWORK, App, BuildContext, Buildpack, Recognition, applies, does_not_apply
 from warp.build.installer import clean_environ, error_line
+from warp.core.errors import BuildError
 WRAPPER = "warp_collectstatic_settings"
 
 _WRAPPER_TEXT = '''\
@@ -39,17 +43,9 @@ with open(_os.environ["WARP_STATIC_REPORT"], "w") as _fh:
 '''
 
 
-def detect(project, detection):
-    if detection.framework.value == "django":
-        return f"Django project ({detection.framework.reason}): collectstatic"
-    return None
-
-
-def inputs(project, detection):
+def _static_inputs(root: Path, module: str | None) -> list[Path]:
     """The settings module and the apps' static/ folders: what collectstatic copies."""
-    root = project.root
     found = []
-    module = detection.django_settings.value
     if module:
         found.append(root / (module.replace(".", "/") + ".py"))
     for folder in sorted(root.glob("*/static")) + sorted(root.glob("static")):
@@ -59,12 +55,12 @@ def inputs(project, detection):
     return found
 
 
-def build(ctx):
+def _collectstatic(ctx: BuildContext) -> dict[str, Any]:
     project = ctx.project
     if project.config.disable_collectstatic:
         ctx.say(f"collectstatic skipped ({project.config.source('disable_collectstatic')})")
         return {"collectstatic": "skipped", "reason": f"disable_collectstatic from {project.config.source('disable_collectstatic')}"}
-    detection = ctx.get_detection()
+    detection = ctx.detection
     module = detection.django_settings.value
     if not module:
         return {"collectstatic": "skipped", "reason": detection.django_settings.reason}
@@ -101,23 +97,21 @@ def build(ctx):
     return {"collectstatic": "ran", "summary": summary, **facts}
 
 
-def static_map(project):
-    """{URL prefix: folder} of the static files the last build collected, for the server to serve.
+class Django(Buildpack):
+    kind = KIND_FRAMEWORK
+    order = 100
 
-    Read from the build record (.warp/build.json), where collectstatic's real
-    STATIC_URL and STATIC_ROOT were written; {} when nothing was collected
-    or STATIC_URL is a full URL (a CDN serves those).
-    """
-    try:
-        record = json.loads(Path(project.build_record).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    for pack in record.get("buildpacks", []):
-        result = pack.get("result") if isinstance(pack, dict) else None
-        if not isinstance(result, dict) or pack.get("name") != "django" or result.get("collectstatic") != "ran":
-            continue
-        url = result.get("static_url") or ""
-        if not url or "://" in url or url.startswith("//"):
-            return {}
-        return {"/" + url.strip("/") + "/": result["static_root"]}
-    return {}
+    def detect(self, app: App) -> Recognition:
+        framework = app.detection.framework
+        if framework.value != "django":
+            return does_not_apply(f"not a Django project ({framework.reason})", ("manage.py",))
+        return applies(f"Django project ({framework.reason}): collectstatic", app.present("manage.py"))
+
+    def inputs(self, app: App, recognition: Recognition) -> list[Path]:
+        return super().inputs(app, recognition) + _static_inputs(app.root, app.detection.django_settings.value)
+
+    def build(self, ctx: BuildContext) -> dict[str, Any]:
+        return _collectstatic(ctx)
+
+
+buildpack = Django()
