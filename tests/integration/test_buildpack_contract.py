@@ -1,5 +1,6 @@
 """Buildpacks as shipped: warp's bin/detect (0 runs, 100 does not) and bin/build, and the folders inside the wheel."""
 
+import json
 import os
 import subprocess
 import sys
@@ -74,8 +75,10 @@ def test_installed_wheel_finds_its_buildpacks(wheel, tmp_path):
     from support.lockfiles import make_env
 
     python = make_env(tmp_path / "env")
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True,
-                   capture_output=True, timeout=300)
+    # With its dependencies: a buildpack's code is loaded, and it imports warp.
+    installed = subprocess.run([str(python), "-m", "pip", "install", "-q", str(wheel)], capture_output=True, text=True,
+                               timeout=600)
+    assert installed.returncode == 0, installed.stderr
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     code = ("from warp.build.buildpacks import all_buildpacks, warp_buildpacks_dir; print(warp_buildpacks_dir()); "
             "print(len(all_buildpacks()))")
@@ -84,6 +87,16 @@ def test_installed_wheel_finds_its_buildpacks(wheel, tmp_path):
     folder, count = result.stdout.split()
     assert folder.endswith("warp/_data/buildpacks") and "site-packages" in folder
     assert int(count) == len(NAMES)
+    # The installed warp recognises an app with the buildpacks it ships.
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "requirements.txt").write_text("six\n")
+    (app / "app.py").write_text("def app(environ, start_response):\n    return []\n")
+    detected = subprocess.run([str(python), "-m", "warp.cli", "detect", "--json"], cwd=app, env=env,
+                              capture_output=True, text=True, timeout=120)
+    assert detected.returncode == 0, detected.stderr
+    packs = {pack["name"]: pack for pack in json.loads(detected.stdout)["buildpacks"]}
+    assert packs["requirements"]["runs"] and "site-packages" in packs["requirements"]["path"]
 
 
 def test_bin_build_installs_into_the_apps_environment(tmp_path):
