@@ -409,6 +409,64 @@ def _default_name(app_dir):
     return name if re.match(r"^[a-z]", name or "") else f"app-{name}".strip("-")
 
 
+@main.command("deploy")
+@click.argument("name")
+@app_option
+@click.option("--status", "show_status", is_flag=True, help="Show each service's desired and running replicas, image and update state.")
+@click.option("--rm", "remove", is_flag=True, help="Remove the services, secrets and network of NAME.")
+@json_option
+@_deploy_options
+def deploy_command(name, app_dir, show_status, remove, as_json, **flags):
+    """Create or update NAME's Docker Swarm services, one per process type (NAME_web, NAME_worker...)."""
+    from warp.core.errors import UsageError
+    from warp.deploy import swarm
+    from warp.deploy.spec import check_name
+    from warp.image.build import drain
+
+    if show_status and remove:
+        _run(lambda: (_ for _ in ()).throw(UsageError("--status and --rm cannot be combined", "give one of them")), as_json)
+    if show_status or remove:
+        _run(lambda: check_name(name), as_json)
+    if show_status:
+        states = _run(lambda: swarm.status(name), as_json)
+        if as_json:
+            _emit_json({"ok": True, "name": name, "services": [s.as_dict() for s in states]})
+        elif not states:
+            click.echo(f"nothing deployed as {name}")
+        else:
+            rows = [("SERVICE", "REPLICAS", "IMAGE", "UPDATE")] + [
+                (s.name, f"{s.running}/{s.desired}", s.image, " ".join(filter(None, [s.update_state, s.update_message])))
+                for s in states
+            ]
+            widths = [max(len(row[i]) for row in rows) for i in range(3)]
+            for row in rows:
+                click.echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3])
+        if not states:
+            sys.exit(EXIT_FAILURE)
+        return
+    if remove:
+        removed = _run(lambda: drain(swarm.remove(name), progress), as_json)
+        if as_json:
+            _emit_json({"ok": True, "name": name, "removed": removed})
+        else:
+            progress(f"removed {len(removed)} object(s) of {name}" if removed else f"nothing deployed as {name}")
+        return
+
+    from warp.deploy.spec import open_for_deploy
+
+    def run():
+        spec = open_for_deploy(app_dir, name, _deploy_flags(flags))
+        return drain(swarm.deploy(spec), progress)
+
+    result = _run(run, as_json)
+    if as_json:
+        _emit_json({"ok": True, **result.as_dict()})
+        return
+    for state in result.services:
+        progress(f"{state.name}: {state.running}/{state.desired} running {state.image}")
+    progress(f"deployed {name} in {result.seconds:.1f}s")
+
+
 @main.group("manifest")
 def manifest_group():
     """Describe the app for another engine, without contacting it."""
