@@ -324,21 +324,45 @@ def _task_error(task: Dict[str, Any]) -> str:
     return f"{error} (exit status {code})" if code and str(code) not in error else error
 
 
-def log_tail(client: Any, service_id: str, task_id: Optional[str] = None, lines: int = LOG_TAIL) -> List[str]:
-    """The last ``lines`` lines the service's tasks (or one task) wrote."""
+def _read_logs(client: Any, call: Any, silence: float = 3.0) -> str:
+    """Text of a log stream, read until it ends or stays silent for ``silence`` seconds.
+
+    Swarm's service logs, asked for without follow, do not always end (a
+    removed task's stream stays open), so a short read timeout bounds them.
+    """
+    saved = client.api.timeout
+    client.api.timeout = silence
+    chunks: List[bytes] = []
     try:
-        raw = client.api.service_logs(service_id, details=True, stdout=True, stderr=True, tail=500 if task_id else lines)
-        text = b"".join(raw).decode("utf-8", "replace") if not isinstance(raw, (bytes, str)) else raw
-        if isinstance(text, bytes):
-            text = text.decode("utf-8", "replace")
-    except Exception:  # logs are a courtesy: a driver without them must not hide the real error
-        return []
+        for chunk in call():
+            chunks.append(chunk if isinstance(chunk, bytes) else str(chunk).encode())
+    except Exception:  # a read timeout (requests', urllib3's or the socket's kind) ends the read
+        pass
+    finally:
+        client.api.timeout = saved
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def log_tail(client: Any, service_id: str, task: Optional[Dict[str, Any]] = None, lines: int = LOG_TAIL) -> List[str]:
+    """The last ``lines`` lines the service's tasks (or one task) wrote."""
+    import docker
+
+    container_id = ((((task or {}).get("Status") or {}).get("ContainerStatus")) or {}).get("ContainerID")
+    if container_id:
+        try:
+            # The task's container, when it ran on this node: exact and quick.
+            text = client.api.logs(container_id, stdout=True, stderr=True, tail=lines).decode("utf-8", "replace")
+            return [line.rstrip() for line in text.splitlines()][-lines:]
+        except docker.errors.APIError:
+            pass
+    text = _read_logs(client, lambda: client.api.service_logs(
+        service_id, details=True, stdout=True, stderr=True, tail=500 if task else lines))
     result = []
     for line in text.splitlines():
         details, _, message = line.partition(" ")
         if "com.docker.swarm" not in details:
             details, message = "", line
-        if task_id and task_id not in details:
+        if task and task["ID"] not in details:
             continue
         result.append(message.rstrip())
     return result[-lines:]
@@ -372,7 +396,7 @@ def run_release(client: Any, spec: AppSpec, image: str, network_id: str, secrets
                 task = max(tasks, key=lambda t: t.get("CreatedAt", ""))
                 state = (task.get("Status") or {}).get("State", "")
                 if state == "complete":
-                    for line in log_tail(client, service_id):
+                    for line in log_tail(client, service_id, task):
                         yield f"release| {line}"
                     return {"ok": True, "seconds": round(time.monotonic() - started, 1)}
                 if state in ("failed", "rejected", "orphaned", "shutdown"):
@@ -382,7 +406,7 @@ def run_release(client: Any, spec: AppSpec, image: str, network_id: str, secrets
             raise DeployFailed(f"release did not finish within {spec.timeout}s (last state: {state}); nothing was updated",
                                "raise deploy_timeout or look at what the release waits for")
         time.sleep(1)  # let the log driver hand over the last lines
-        tail = log_tail(client, service_id)
+        tail = log_tail(client, service_id, task)
         for line in tail:
             yield f"release| {line}"
         last = f"; last output: {tail[-1]}" if tail else ""
@@ -408,22 +432,49 @@ class _Watch:
     created: bool
     done: bool = False
     shown: str = ""
+    reason: str = ""  # Swarm's update status message when the update failed
 
 
 def _update_status(client: Any, service_id: str) -> Dict[str, Any]:
     return client.api.inspect_service(service_id).get("UpdateStatus") or {}
 
 
+def _health_output(client: Any, task: Dict[str, Any]) -> str:
+    """The last health check output of a task's container, when it ran here and was unhealthy."""
+    import docker
+
+    container_id = ((task.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID")
+    if not container_id:
+        return ""
+    try:
+        health = (client.api.inspect_container(container_id).get("State") or {}).get("Health") or {}
+    except docker.errors.APIError:
+        return ""  # on another node, or already removed
+    if health.get("Status") != "unhealthy":
+        return ""
+    # The last probe may be one cut short when the container stopped: take the last that said something.
+    said = [" ".join(str(probe.get("Output", "")).split()) for probe in health.get("Log") or []]
+    said = [text for text in said if text]
+    return said[-1] if said else f"{health.get('FailingStreak', 0)} failed health checks"
+
+
 def _failing_task(client: Any, watch: _Watch) -> Tuple[str, str, str]:
-    """(task label, error, last log line) of the newest failed task of the new version."""
-    failed = [t for t in _tasks(client, watch.service_id)
-              if _task_hash(t) == watch.target and (t.get("Status") or {}).get("State") in ("failed", "rejected")
-              or (_task_hash(t) == watch.target and (t.get("Status") or {}).get("Err"))]
-    if not failed:
-        return watch.name, "no task failed, but the update did not complete", ""
-    task = max(failed, key=lambda t: (t.get("Status") or {}).get("Timestamp", ""))
-    tail = log_tail(client, watch.service_id, task["ID"], lines=5)
-    return _task_label(watch.name, task), _task_error(task), (tail[-1] if tail else "")
+    """(task label, error, last log line) of the task that made the update fail.
+
+    Swarm names it in the update status message ("... early termination of
+    task <id>"); otherwise the newest task of the new version that is not running.
+    """
+    tasks = [t for t in _tasks(client, watch.service_id) if _task_hash(t) == watch.target]
+    named = [t for t in tasks if t["ID"] in watch.reason] if watch.reason else []
+    stopped = [t for t in tasks if (t.get("Status") or {}).get("State") != "running"]
+    candidates = named or stopped
+    if not candidates:
+        return watch.name, watch.reason or "the update did not complete", ""
+    task = max(candidates, key=lambda t: (t.get("Status") or {}).get("Timestamp", ""))
+    health = _health_output(client, task)
+    error = f"unhealthy: {health}" if health else _task_error(task)
+    tail = [] if health else log_tail(client, watch.service_id, task, lines=5)
+    return f"{_task_label(watch.name, task)} ({task['ID'][:12]})", error, (tail[-1] if tail else "")
 
 
 def _progress(client: Any, watch: _Watch) -> Tuple[str, str]:
@@ -435,6 +486,8 @@ def _progress(client: Any, watch: _Watch) -> Tuple[str, str]:
     status = _update_status(client, watch.service_id)
     fresh = status and status.get("StartedAt") != watch.started_before
     state = status.get("State", "") if fresh else ""
+    if state in ("paused", "rollback_started") and status.get("Message") and not watch.reason:
+        watch.reason = status["Message"]
     line = f"{watch.name}: {len(new_running)}/{watch.replicas} replicas on the new version"
     if state:
         line += f" ({state.replace('_', ' ')})"
@@ -517,32 +570,40 @@ def deploy(spec: AppSpec, environ: Optional[Dict[str, str]] = None, client: Any 
         _undo(client, created)
         raise
 
-    result_created, updated, unchanged, watches = [], [], [], []
-    for process in spec.processes:
-        kwargs = _service_kwargs(spec, process, image, network_id, secrets)
-        target = _spec_hash(kwargs)
-        current = existing.get(kwargs["name"])
-        try:
-            if current is None:
-                service = client.api.create_service(**kwargs)
-                result_created.append(kwargs["name"])
-                watches.append(_Watch(kwargs["name"], service["ID"], process.type, target, process.replicas, None, True))
-                yield f"{kwargs['name']}: created, {process.replicas} replica(s)"
-                continue
-            attrs = client.api.inspect_service(current.id)
-            same = (attrs["Spec"]["TaskTemplate"]["ContainerSpec"].get("Labels") or {}).get(SPEC_LABEL) == target
-            started_before = (attrs.get("UpdateStatus") or {}).get("StartedAt")
-            client.api.update_service(current.id, attrs["Version"]["Index"], **kwargs)
-            if same and _mode_replicas(attrs) == process.replicas:
-                unchanged.append(kwargs["name"])
-            else:
-                updated.append(kwargs["name"])
-                yield f"{kwargs['name']}: updating, one replica at a time ({'start-first' if process.is_web else 'stop-first'})"
-            watches.append(_Watch(kwargs["name"], current.id, process.type, target, process.replicas, started_before, False))
-        except docker.errors.APIError as exc:
-            raise DeployFailed(f"the engine refused service {kwargs['name']}: {exc.explanation or exc}") from None
-
-    yield from _converge(client, spec, watches, started)
+    result_created: List[str] = []
+    updated: List[str] = []
+    unchanged: List[str] = []
+    # Web first, on its own: it is the one with a health check, and when its
+    # update rolls back the other types have not been touched.
+    web = [p for p in spec.processes if p.is_web]
+    rest = [p for p in spec.processes if not p.is_web]
+    for group in (web, rest):
+        watches = []
+        for process in group:
+            kwargs = _service_kwargs(spec, process, image, network_id, secrets)
+            target = _spec_hash(kwargs)
+            current = existing.get(kwargs["name"])
+            try:
+                if current is None:
+                    service = client.api.create_service(**kwargs)
+                    result_created.append(kwargs["name"])
+                    watches.append(_Watch(kwargs["name"], service["ID"], process.type, target, process.replicas, None, True))
+                    yield f"{kwargs['name']}: created, {process.replicas} replica(s)"
+                    continue
+                attrs = client.api.inspect_service(current.id)
+                same = (attrs["Spec"]["TaskTemplate"]["ContainerSpec"].get("Labels") or {}).get(SPEC_LABEL) == target
+                started_before = (attrs.get("UpdateStatus") or {}).get("StartedAt")
+                client.api.update_service(current.id, attrs["Version"]["Index"], **kwargs)
+                if same and _mode_replicas(attrs) == process.replicas:
+                    unchanged.append(kwargs["name"])
+                else:
+                    updated.append(kwargs["name"])
+                    order = "start-first" if process.is_web else "stop-first"
+                    yield f"{kwargs['name']}: updating one replica at a time ({order})"
+                watches.append(_Watch(kwargs["name"], current.id, process.type, target, process.replicas, started_before, False))
+            except docker.errors.APIError as exc:
+                raise DeployFailed(f"the engine refused service {kwargs['name']}: {exc.explanation or exc}") from None
+        yield from _converge(client, spec, watches, started)
 
     removed = []
     wanted = {service_name(spec.name, p.type) for p in spec.processes}
