@@ -415,16 +415,17 @@ def _default_name(app_dir):
 @click.option("--status", "show_status", is_flag=True, help="Show each service's desired and running replicas, image and update state.")
 @click.option("--rm", "remove", is_flag=True, help="Remove the services, secrets and network of NAME.")
 @json_option
-@_deploy_options
-def deploy_command(name, app_dir, show_status, remove, as_json, **flags):
+@setting_options("deploy")
+def deploy_command(name, app_dir, show_status, remove, as_json, **options):
     """Create or update NAME's Docker Swarm services, one per process type (NAME_web, NAME_worker...)."""
     from warp.core.errors import UsageError
     from warp.deploy import swarm
     from warp.deploy.spec import check_name
     from warp.image.build import drain
 
+    flags = flag_values("deploy", options)
     if show_status and remove:
-        _run(lambda: (_ for _ in ()).throw(UsageError("--status and --rm cannot be combined", "give one of them")), as_json)
+        _run(lambda: _raise(UsageError("--status and --rm cannot be combined", "give one of them")), as_json)
     if show_status or remove:
         _run(lambda: check_name(name), as_json)
     if show_status:
@@ -455,7 +456,7 @@ def deploy_command(name, app_dir, show_status, remove, as_json, **flags):
     from warp.deploy.spec import open_for_deploy
 
     def run():
-        spec = open_for_deploy(app_dir, name, _deploy_flags(flags))
+        spec = open_for_deploy(app_dir, name, flags)
         return drain(swarm.deploy(spec), progress)
 
     result = _run(run, as_json)
