@@ -64,7 +64,7 @@ def _collectstatic(ctx: BuildContext) -> dict[str, Any]:
     module = detection.django_settings.value
     if not module:
         return {"collectstatic": "skipped", "reason": detection.django_settings.reason}
-    root = project.root
+    root = project.app_dir
     with tempfile.TemporaryDirectory(prefix="warp-django-") as tmp:
         (Path(tmp) / f"{WRAPPER}.py").write_text(
             _WRAPPER_TEXT.format(module=module, default=str(root / DEFAULT_STATIC_ROOT)), encoding="utf-8")

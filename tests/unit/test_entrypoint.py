@@ -227,3 +227,80 @@ def test_steps_explain_every_rule_tried(tmp_path):
     assert rules[:1] == ["setting"] and "procfile" in rules and "s2i" in rules and "django" in rules
     assert rules[-1] == "convention"
     assert e.to_dict()["steps"] == list(e.steps)
+
+
+# s2i's run script, the rest of it: module-only APP_MODULE, APP_HOME, setup.py projects, gunicorn configuration
+
+def test_app_module_naming_a_module_serves_its_application(tmp_path):
+    found = entry(tmp_path, {"wsgi.py": PLAIN_WSGI, "app.py": "print('not me')\n"}, environ={"APP_MODULE": "wsgi"})
+    assert (found.kind, found.target, found.rule) == (WSGI, "wsgi:application", "setting")
+
+
+def test_app_home_is_where_the_entry_point_is_looked_for(tmp_path):
+    project = make(tmp_path, {"requirements.txt": "", "project/wsgi.py": PLAIN_WSGI,
+                              ".s2i/environment": "APP_HOME=project\n"})
+    assert project.app_dir == (tmp_path / "project").resolve()
+    found = resolve(project)
+    assert (found.target, found.source) == ("wsgi:application", "wsgi.py")
+
+
+def test_app_home_that_is_not_a_folder_is_one_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"APP_HOME=nowhere \(from an environment file\): no such folder"):
+        make(tmp_path, {"wsgi.py": PLAIN_WSGI, ".s2i/environment": "APP_HOME=nowhere\n"})
+    with pytest.raises(ConfigError, match="outside the app folder"):
+        make(tmp_path, {".s2i/environment": "APP_HOME=../..\n"})
+
+
+@pytest.mark.parametrize("files", [
+    {"setup.py": "from setuptools import setup\nsetup(name='testapp', py_modules=['testapp'])\n"},
+    {"setup.cfg": "[metadata]\nname = testapp\nversion = 0.1\n"},
+    {"pyproject.toml": "[project]\nname = 'testapp'\nversion = '0.1'\n"},
+])
+def test_module_named_after_the_project_serves_its_application(tmp_path, files):
+    found = entry(tmp_path, {**files, "testapp.py": PLAIN_WSGI})
+    assert (found.kind, found.target, found.rule) == (WSGI, "testapp:application", "project")
+    assert "names the project testapp" in found.reason
+
+
+def test_project_name_with_dashes_is_a_module_with_underscores_in_src(tmp_path):
+    found = entry(tmp_path, {"setup.cfg": "[metadata]\nname = my-site\n", "src/my_site/__init__.py": PLAIN_WSGI})
+    assert found.target == "my_site:application"
+
+
+def test_project_module_without_a_callable_is_not_an_entry_point(tmp_path):
+    with pytest.raises(NoEntryPoint, match="named after the project"):
+        entry(tmp_path, {"setup.py": "from setuptools import setup\nsetup(name='lib')\n", "lib.py": "X = 1\n"})
+
+
+GUNICORN_CONF = "bind = '0.0.0.0:8085'\nworkers = 2\n"
+
+
+def test_app_that_configured_gunicorn_and_lists_it_runs_gunicorn(tmp_path):
+    found = entry(tmp_path, {"requirements.txt": "gunicorn\n", "wsgi.py": PLAIN_WSGI, "gunicorn.conf.py": GUNICORN_CONF})
+    assert found.server == "gunicorn"
+    assert found.config_file == str(tmp_path.resolve() / "gunicorn.conf.py")
+    assert "gunicorn.conf.py sets bind" in found.server_reason and "lists gunicorn" in found.server_reason
+
+
+def test_app_config_names_the_configuration(tmp_path):
+    found = resolve(make(tmp_path, {"requirements.txt": "gunicorn==23.0.0\n", "app.py": PLAIN_WSGI, "conf/web.py": "workers = 2\n",
+                                    ".s2i/environment": "APP_MODULE=app:application\nAPP_CONFIG=conf/web.py\n"}))
+    assert (found.target, found.server) == ("app:application", "gunicorn")
+    assert found.config_file.endswith("conf/web.py") and "APP_CONFIG=conf/web.py" in found.server_reason
+
+
+@pytest.mark.parametrize("files, environ, server", [
+    # gunicorn not declared: warp's default stands
+    ({"requirements.txt": "", "wsgi.py": PLAIN_WSGI, "gunicorn.conf.py": GUNICORN_CONF}, {}, "bundled"),
+    # a configuration that only tunes gunicorn chooses nothing
+    ({"requirements.txt": "gunicorn\n", "wsgi.py": PLAIN_WSGI, "gunicorn.conf.py": "workers = 2\n"}, {}, "bundled"),
+    # the server setting wins over the app's choice
+    ({"requirements.txt": "gunicorn\n", "wsgi.py": PLAIN_WSGI, "gunicorn.conf.py": GUNICORN_CONF}, {"WARP_SERVER": "waitress"}, "waitress"),
+])
+def test_app_server_choice_needs_gunicorn_declared_a_choosing_config_and_no_setting(tmp_path, files, environ, server):
+    assert entry(tmp_path, files, environ=environ).server == server
+
+
+def test_app_config_naming_no_file_is_one_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="APP_CONFIG=missing.py: no such file"):
+        entry(tmp_path, {"wsgi.py": PLAIN_WSGI}, environ={"APP_CONFIG": "missing.py"})

@@ -203,7 +203,8 @@ def detect(project, choice: Choice) -> Detection:
     names = set(choice.names)
     wanted = Fact(*astuple(wanted_python(project)))
     hosts = tuple(find_interpreters(project.environ))
-    framework_fact, settings_fact = framework(root, names, files, project.environ)
+    home = project.app_dir
+    framework_fact, settings_fact = framework(home, names, files if home == root else python_files(home), project.environ)
     detection = Detection(
         root=root,
         python=wanted,

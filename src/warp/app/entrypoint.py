@@ -58,6 +58,9 @@ ASGI_MODULES = ("fastapi", "starlette", "quart", "litestar", "sanic", "django.co
 SELF_STARTING_CALLS = {"run", "serve", "serve_forever", "run_simple", "run_app", "make_server", "main", "start"}
 
 _MODULE_CALLABLE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w.]*(\(.*\))?$")
+_MODULE_ONLY = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
+# gunicorn's callable when APP_MODULE names a module only (s2i's APP_MODULE=wsgi).
+GUNICORN_DEFAULT_CALLABLE = "application"
 _WSGI_APPLICATION = re.compile(r"""^WSGI_APPLICATION\s*=\s*["']([\w.]+)["']""", re.M)
 _ASGI_APPLICATION = re.compile(r"""^ASGI_APPLICATION\s*=\s*["']([\w.]+)["']""", re.M)
 
@@ -72,7 +75,7 @@ class EntryPoint:
     reason: one sentence saying which file or setting decided.
     source: the file or setting name that decided.
     steps:  one line per rule tried, in order, ending with the one that matched.
-    config_file: a server configuration file the app ships (gunicorn.conf.py), if any.
+    config_file: a server configuration file the app ships (APP_CONFIG, gunicorn.conf.py), if any.
     shell:  for commands: True when the line needs /bin/sh (pipes, &&, ...).
     """
 
@@ -120,7 +123,9 @@ LOOKED_FOR = (
     "APP_SCRIPT or an executable app.sh",
     "APP_FILE or app.py",
     "manage.py naming DJANGO_SETTINGS_MODULE",
-    "application or app in " + ", ".join(CONVENTION_FILES + ASGI_CONVENTION_FILES),
+    "application or app in " + ", ".join(CONVENTION_FILES),
+    "a module named after the project in setup.py, setup.cfg or pyproject.toml",
+    "application or app in " + ", ".join(ASGI_CONVENTION_FILES),
 )
 
 
@@ -246,10 +251,11 @@ def _self_starting(tree):
     return any(True for _ in calls(tree.body))
 
 
-def module_file(root: Path, module: str) -> Optional[Path]:
-    """The source file of ``module`` inside the app (root or src/ layout), or None."""
+def module_file(root: Path, module: str, home: Optional[Path] = None) -> Optional[Path]:
+    """The source file of ``module`` inside the app (APP_HOME, root or src/ layout), or None."""
     parts = module.split(".")
-    for base in (root, root / "src"):
+    bases = ([home] if home is not None and home != root else []) + [root, root / "src"]
+    for base in bases:
         for candidate in (base.joinpath(*parts).with_suffix(".py"), base.joinpath(*parts, "__init__.py")):
             if candidate.is_file():
                 return candidate
@@ -271,6 +277,8 @@ class _Resolver:
     def __init__(self, project, environ):
         self.project = project
         self.root = Path(project.root)
+        # s2i runs the app from APP_HOME; Procfile and gunicorn.conf.py are read at the root first.
+        self.home = project.app_dir
         self.environ = project.environ if environ is None else environ
         self.steps = []
         self.interface = project.config.interface or "auto"
@@ -286,12 +294,12 @@ class _Resolver:
         """(kind, why) of module:name, from the interface setting or the module's source."""
         if self.interface in (WSGI, ASGI):
             return self.interface, f"interface setting says {self.interface}"
-        path = module_file(self.root, module)
+        path = module_file(self.root, module, self.home)
         tree = _parse(path) if path else None
         if tree is None:
             return WSGI, "source not found in the app folder, assumed WSGI (set interface: asgi if not)"
         kind = interface_of(tree, name.split(".")[0].split("(")[0])
-        return kind, f"{kind.upper()} by its definition in {path.relative_to(self.root)}"
+        return kind, f"{kind.upper()} by its definition in {_shown(path, self.root)}"
 
     def callable_entry(self, module, name, rule, reason, source, **extra):
         kind, why = self.kind_of(module, name)
@@ -306,10 +314,14 @@ class _Resolver:
             return None
         value = value.strip()
         where = config.source("entrypoint")
+        if _MODULE_ONLY.match(value):
+            # gunicorn (and so s2i's APP_MODULE=wsgi) serves module:application when no callable is named.
+            self.note(f"setting: {value} names no callable; gunicorn's default {GUNICORN_DEFAULT_CALLABLE} is used")
+            value = f"{value}:{GUNICORN_DEFAULT_CALLABLE}"
         if not _MODULE_CALLABLE.match(value):
             raise ConfigError(
                 f"entrypoint {value!r} (from {where}) is not package.module:callable",
-                "write it like mysite.wsgi:application",
+                "write it like mysite.wsgi:application (without quotes inside the value)",
             )
         module, name = value.split(":", 1)
         return self.callable_entry(module, name, "setting", f"entrypoint {value} from {where}", where)
@@ -343,22 +355,24 @@ class _Resolver:
 
         script = self.environ.get("APP_SCRIPT")
         if script:
-            path = self.root / script
+            path = self.home / script
             if not path.is_file():
-                raise ConfigError(f"APP_SCRIPT={script}: no such file in {self.root}", "point APP_SCRIPT at an executable in the app folder")
+                raise ConfigError(f"APP_SCRIPT={script}: no such file in {self.home}", "point APP_SCRIPT at an executable in the app folder")
+            if not os.access(path, os.X_OK):
+                raise ConfigError(f"APP_SCRIPT={script}: {path} is not executable", f"chmod +x {script} (and commit the mode)")
             return self.found(COMMAND, str(path), "s2i", f"APP_SCRIPT={script}, run as is", "APP_SCRIPT")
-        app_sh = self.root / "app.sh"
+        app_sh = self.home / "app.sh"
         if app_sh.is_file() and os.access(app_sh, os.X_OK):
             return self.found(COMMAND, str(app_sh), "s2i", "executable app.sh, run as is", "app.sh")
         self.note("s2i: no APP_SCRIPT, no executable app.sh")
 
         app_file = self.environ.get("APP_FILE")
         if app_file:
-            path = self.root / app_file
+            path = self.home / app_file
             if not path.is_file():
-                raise ConfigError(f"APP_FILE={app_file}: no such file in {self.root}", "point APP_FILE at a Python file in the app folder")
+                raise ConfigError(f"APP_FILE={app_file}: no such file in {self.home}", "point APP_FILE at a Python file in the app folder")
             return self.found(COMMAND, f"python {app_file}", "s2i", f"APP_FILE={app_file}, run with the app's Python", "APP_FILE")
-        app_py = self.root / "app.py"
+        app_py = self.home / "app.py"
         if app_py.is_file():
             tree = _parse(app_py)
             name = _served_callable(tree) if tree is not None else None
@@ -376,18 +390,18 @@ class _Resolver:
 
     # 4
     def django(self):
-        manage = self.root / "manage.py"
+        manage = self.home / "manage.py"
         if not manage.is_file():
             self.note("django: no manage.py")
             return None
-        settings = find_settings(self.root, self.environ)
+        settings = find_settings(self.home, self.environ)
         settings_module = settings.module
         named = f"manage.py names DJANGO_SETTINGS_MODULE={settings_module}" if settings.source == "manage.py" \
             else f"DJANGO_SETTINGS_MODULE={settings_module} ({settings.reason})"
         if not settings_module:
             self.note("django: manage.py does not name DJANGO_SETTINGS_MODULE")
             return None
-        settings_file = module_file(self.root, settings_module)
+        settings_file = module_file(self.root, settings_module, self.home)
         settings_text = settings_file.read_text(encoding="utf-8", errors="replace") if settings_file else ""
         # Serve ASGI only when it was asked for; Django's default deployment is WSGI.
         want_asgi = self.interface == ASGI or (
@@ -414,7 +428,7 @@ class _Resolver:
             candidates.append((module + ".application", WSGI, module.replace(".", "/") + ".py"))
         for dotted, kind, why in candidates:
             module, name = dotted.rsplit(".", 1)
-            if module_file(self.root, module):
+            if module_file(self.root, module, self.home):
                 return self.found(
                     kind, f"{module}:{name}", "django",
                     f"{named}; {why} gives {module}:{name}",
@@ -426,7 +440,7 @@ class _Resolver:
     # 5 and 6
     def convention(self, files, rule):
         for filename in files:
-            path = self.root / filename
+            path = self.home / filename
             if not path.is_file():
                 continue
             tree = _parse(path)
@@ -441,6 +455,32 @@ class _Resolver:
         self.note(f"{rule}: no application/app in " + ", ".join(files))
         return None
 
+    # 5b
+    def project_module(self):
+        """s2i's rule for setup.py projects: the module named after the project serves ``application``.
+
+        s2i reads the name with ``python setup.py --name``; warp reads it without
+        running anything (setup.py's ``setup(name=...)``, setup.cfg's
+        ``[metadata] name``, pyproject.toml's ``[project] name``).
+        """
+        found = project_name(self.root) if self.home == self.root else (project_name(self.home) or project_name(self.root))
+        if found is None:
+            self.note("project: no project name in setup.py, setup.cfg or pyproject.toml")
+            return None
+        name, source = found
+        module = re.sub(r"[-.]+", "_", name)
+        path = module_file(self.root, module, self.home)
+        if path is None:
+            self.note(f"project: {source} names {name}, but there is no module {module} in the app")
+            return None
+        tree = _parse(path)
+        callable_name = _served_callable(tree) if tree is not None else None
+        if callable_name is None:
+            self.note(f"project: {source} names {name}, and {_shown(path, self.root)} defines neither application nor app")
+            return None
+        return self.callable_entry(module, callable_name, "project",
+                                   f"{source} names the project {name}, and module {module} defines {callable_name}", source)
+
     def resolve(self):
         for rule in (
             self.setting,
@@ -448,6 +488,7 @@ class _Resolver:
             self.s2i,
             self.django,
             lambda: self.convention(CONVENTION_FILES, "convention"),
+            self.project_module,
             lambda: self.convention(ASGI_CONVENTION_FILES, "asgi-convention"),
         ):
             entry = rule()
@@ -466,13 +507,68 @@ def resolve(project: Project, environ: Optional[Mapping[str, str]] = None) -> En
     environment the project was opened with).
     Raises NoEntryPoint (exit 2) listing what was looked for when no rule matches.
     """
-    entry = _Resolver(project, environ).resolve()
-    server, why = choose_server(project.config, entry)
+    resolver = _Resolver(project, environ)
+    entry = resolver.resolve()
+    if entry.kind != COMMAND:
+        conf, conf_why = gunicorn_config(project, resolver.environ)
+        if conf is not None:
+            entry = replace(entry, config_file=str(conf))
+        server, why = choose_server(project.config, entry, _app_server(project, conf, conf_why))
+    else:
+        server, why = choose_server(project.config, entry)
     return replace(entry, server=server, server_reason=why)
 
 
-def choose_server(config: Config, entry: EntryPoint) -> Tuple[Optional[str], str]:
-    """(server name or None, why) for an entry point: the setting, or uvicorn for ASGI by default.
+def gunicorn_config(project: Project, environ: Optional[Mapping[str, str]] = None) -> Tuple[Optional[Path], str]:
+    """(path, why) of the gunicorn configuration the app ships, or (None, "").
+
+    ``APP_CONFIG`` (s2i passes it to gunicorn as --config, relative to APP_HOME),
+    else a ``gunicorn.conf.py`` in APP_HOME or the root (gunicorn reads one from
+    its working directory by itself). ``why`` says what makes it a choice of
+    server: APP_CONFIG, or the file setting ``wsgi_app`` or ``bind``; empty when
+    the file only tunes gunicorn.
+    """
+    environ = project.environ if environ is None else environ
+    root = Path(project.root)
+    home = project.app_dir
+    named = (environ.get("APP_CONFIG") or "").strip()
+    if named:
+        path = (home / named).resolve()
+        if not path.is_file():
+            raise ConfigError(f"APP_CONFIG={named}: no such file in {home}", "point APP_CONFIG at the app's gunicorn configuration file")
+        return path, f"APP_CONFIG={named} names it"
+    for folder in dict.fromkeys((home, root)):
+        path = folder / "gunicorn.conf.py"
+        if path.is_file():
+            chosen = [name for name in ("wsgi_app", "bind") if gunicorn_setting(path, name) is not None]
+            return path, (f"{_shown(path, root)} sets " + " and ".join(chosen)) if chosen else ""
+    return None, ""
+
+
+def _app_server(project: Project, conf: Optional[Path], conf_why: str) -> Optional[Tuple[str, str]]:
+    """(server, why) when the app chose gunicorn itself: a configuration that picks it, and gunicorn declared."""
+    if conf is None or not conf_why:
+        return None
+    from warp.app import package_manager
+
+    config = project.config
+    try:
+        choice = package_manager.choose(project.root, config.package_manager,
+                                        config.source("package_manager"))
+        names = package_manager.declared_names(project.root, choice)
+    except (DetectError, ConfigError):
+        return None
+    if "gunicorn" not in names:
+        return None
+    files = ", ".join(choice.files) if choice.files else "the dependencies"
+    return "gunicorn", f"{conf_why} and {files} lists gunicorn: the app chose and configured its server (set server: to override)"
+
+
+def choose_server(config: Config, entry: EntryPoint,
+                  app_server: Optional[Tuple[str, str]] = None) -> Tuple[Optional[str], str]:
+    """(server name or None, why) for an entry point: the setting; else the server the app
+    configured itself (``app_server``: gunicorn with its own gunicorn.conf.py); else uvicorn
+    for ASGI, the bundled server for WSGI.
 
     An explicit server that cannot serve the entry point is still returned (the
     launcher refuses it with a clear line); detection must not fail over it.
@@ -481,6 +577,8 @@ def choose_server(config: Config, entry: EntryPoint) -> Tuple[Optional[str], str
         return None, f"{entry.source} command runs as given; the server setting does not apply"
     server = config.server
     source = config.source("server")
+    if source == "default" and app_server is not None and entry.kind == WSGI:
+        return app_server
     if source == "default" and entry.kind == ASGI:
         return "uvicorn", "the entry point is ASGI and the bundled server serves WSGI only"
     if source == "default":
@@ -512,11 +610,61 @@ def needs_shell(command: str) -> bool:
     return bool(_SHELL_SYNTAX.search(command))
 
 
-def _gunicorn_wsgi_app(path):
+def gunicorn_setting(path, name):
+    """The value of top-level ``name`` in a gunicorn config file: the string when it is one, True when
+    set to something else, None when not set."""
     tree = _parse(path)
     if tree is None:
         return None
-    node = _top_level_names(tree).get("wsgi_app")
+    node = _top_level_names(tree).get(name)
     if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
         return node.value.value
+    return True if node is not None else None
+
+
+def _gunicorn_wsgi_app(path):
+    value = gunicorn_setting(path, "wsgi_app")
+    return value if isinstance(value, str) else None
+
+
+def _shown(path, root):
+    try:
+        return str(Path(path).relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def project_name(folder):
+    """(name, file) of the project declared in ``folder``'s setup.py, setup.cfg or pyproject.toml; or None."""
+    import configparser
+
+    folder = Path(folder)
+    setup_py = folder / "setup.py"
+    if setup_py.is_file():
+        tree = _parse(setup_py)
+        for node in ast.walk(tree) if tree is not None else ():
+            if isinstance(node, ast.Call) and _call_name(node) == "setup":
+                for keyword in node.keywords:
+                    if keyword.arg == "name" and isinstance(keyword.value, ast.Constant) and isinstance(keyword.value.value, str):
+                        return keyword.value.value, "setup.py"
+    setup_cfg = folder / "setup.cfg"
+    if setup_cfg.is_file():
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read(setup_cfg, encoding="utf-8")
+            name = parser.get("metadata", "name", fallback="").strip()
+        except configparser.Error:
+            name = ""
+        if name:
+            return name, "setup.cfg"
+    pyproject = folder / "pyproject.toml"
+    if pyproject.is_file():
+        from warp.core.toml import load_toml
+
+        try:
+            name = (load_toml(pyproject).get("project") or {}).get("name")
+        except (DetectError, ConfigError, OSError, ValueError):
+            name = None
+        if isinstance(name, str) and name.strip():
+            return name.strip(), "pyproject.toml"
     return None

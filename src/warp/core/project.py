@@ -18,7 +18,7 @@ import os
 import sys
 
 from warp.core.environment import with_environment_files
-from warp.core.errors import UsageError
+from warp.core.errors import ConfigError, UsageError
 from warp.core.config import Config, load_config
 
 STATE_DIR = ".warp"
@@ -31,6 +31,16 @@ class Project:
     config: Config
     # The environment the project was opened with, its environment files applied.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    # s2i's APP_HOME: the subfolder holding the app's code (entry point, manage.py); None for the root.
+    home: Optional[Path] = None
+
+    @property
+    def app_dir(self) -> Path:
+        """Where the app's code is and where it starts: APP_HOME's folder, else the root.
+
+        Dependency files, hooks and .warp/ stay at the root, as s2i installs from
+        the root and runs from APP_HOME."""
+        return self.home or self.root
 
     @property
     def state_dir(self) -> Path:
@@ -70,6 +80,24 @@ def open_project(path: "str | os.PathLike[str]" = ".", environ: Optional[Mapping
     root = Path(path).resolve()
     if not root.is_dir():
         raise UsageError(f"{path}: no such folder", "run warp inside the application's folder or pass --app DIR")
-    env = with_environment_files(root, os.environ if environ is None else environ)
+    base = os.environ if environ is None else environ
+    env = with_environment_files(root, base)
     config = load_config(root, environ=env, flags=flags, detected=detected)
-    return Project(root=root, config=config, environ=env)
+    return Project(root=root, config=config, environ=env, home=_app_home(root, env, base))
+
+
+def _app_home(root: Path, env: Mapping[str, str], base: Mapping[str, str]) -> Optional[Path]:
+    """The folder s2i's APP_HOME names, inside ``root``; None when unset or the root itself."""
+    value = env.get("APP_HOME", "").strip()
+    if not value:
+        return None
+    where = "the environment" if base.get("APP_HOME") == env.get("APP_HOME") else "an environment file"
+    folder = Path(value) if Path(value).is_absolute() else root / value
+    folder = folder.resolve()
+    if folder != root and root not in folder.parents:
+        raise ConfigError(f"APP_HOME={value} (from {where}) is outside the app folder {root}",
+                          "write APP_HOME relative to the app folder, e.g. APP_HOME=project")
+    if not folder.is_dir():
+        raise ConfigError(f"APP_HOME={value} (from {where}): no such folder in {root}",
+                          "point APP_HOME at the subfolder holding wsgi.py or manage.py")
+    return None if folder == root else folder

@@ -129,7 +129,7 @@ def _command_plan(project, env, entry, line, process_type, shell, supervised=Fal
         ("server", "none: the command serves the app itself" if process_type == "web" else f"none: process type {process_type}"),
         ("address", f"PORT={env.get('PORT')}"),
     )
-    return Plan(server=None, argv=argv, env=env, changed=_changed(env), cwd=project.root, files={},
+    return Plan(server=None, argv=argv, env=env, changed=_changed(env), cwd=project.app_dir, files={},
                 facts=facts, entry=entry, process_type=process_type)
 
 
@@ -199,7 +199,7 @@ def plan_start(project: Project, env: Mapping[str, str], process_type: str = "we
         trusted_proxies=tuple(config.trusted_proxies or ()), server_args=read_server_args(project),
     )
     launch = Launch(
-        root=project.root, python=project.python, venv_bin=project.venv_bin, entry=entry, app_target=app_target,
+        root=project.app_dir, python=project.python, venv_bin=project.venv_bin, entry=entry, app_target=app_target,
         pythonpath=pythonpath, run_dir=run_dir, settings=settings, explicit=_explicit(project),
     )
     if entry.kind not in module.INTERFACES:
@@ -220,7 +220,9 @@ def plan_start(project: Project, env: Mapping[str, str], process_type: str = "we
     full = dict(env)
     full.update(extra_env)
     full.update(cmd.env)
-    full["PYTHONPATH"] = os.pathsep.join([str(pythonpath)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    # Under APP_HOME the root stays importable, as s2i's run script puts it on PYTHONPATH.
+    roots = [str(project.root)] if project.app_dir != project.root else []
+    full["PYTHONPATH"] = os.pathsep.join([str(pythonpath)] + roots + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     argv = tuple(cmd.argv)
     if entry.server in NEED_INIT:
         argv, full = _as_init(project, argv, full, supervised)
@@ -240,7 +242,7 @@ def plan_start(project: Project, env: Mapping[str, str], process_type: str = "we
     shown = {name: [list(pair) for pair in value] if name == "static" else (list(value) if isinstance(value, tuple) else value)
              for name, value in settings.items()}
     sources = {name: config.sources.get(name, "default") for name in settings}
-    return Plan(server=server, argv=argv, env=full, changed=_changed(full), cwd=project.root,
+    return Plan(server=server, argv=argv, env=full, changed=_changed(full), cwd=project.app_dir,
                 files=dict(cmd.files), facts=tuple(facts), entry=entry, process_type=process_type,
                 settings=shown, sources=sources)
 

@@ -23,9 +23,16 @@ def command(launch: Launch) -> Command:
     conf = entry.config_file
     chosen = (lambda name: name in launch.explicit) if conf else (lambda name: True)
     argv = [str(launch.tool("gunicorn"))]
+    notes = []
     if conf:
         argv += ["--config", conf]
-    argv += ["--bind", launch.bind, "--chdir", str(launch.root)]
+        notes.append(("config", f"{conf} (the app's own; warp passes only the settings you set)"))
+    if conf and _sets_bind(conf) and not ({"port", "host"} & set(launch.explicit)):
+        # The app's configuration chose its address; warp's port/host override it only when set.
+        notes.append(("bind", f"as {conf} says (set port or host to override)"))
+    else:
+        argv += ["--bind", launch.bind]
+    argv += ["--chdir", str(launch.root)]
     if chosen("workers"):
         argv += ["--workers", str(launch.workers)]
     if chosen("threads"):
@@ -46,4 +53,10 @@ def command(launch: Launch) -> Command:
     ]
     argv += list(launch.server_args)
     argv.append(launch.app_target)
-    return Command(argv=tuple(argv))
+    return Command(argv=tuple(argv), notes=tuple(notes))
+
+
+def _sets_bind(conf):
+    from warp.app.entrypoint import gunicorn_setting
+
+    return gunicorn_setting(conf, "bind") is not None

@@ -64,15 +64,16 @@ def probe_django(python: Union[str, Path], root: Path, settings_module: str, env
 def django_static(project: Project, python: Union[str, Path],
                   environ: Mapping[str, str]) -> Tuple[Optional[Tuple[str, str]], Optional[str]]:
     """((url prefix, folder), why) for a Django app, or (None, why)."""
-    if not (project.root / "manage.py").is_file():
+    home = project.app_dir
+    if not (home / "manage.py").is_file():
         return None, None
-    settings_module = find_settings(project.root, environ).module
+    settings_module = find_settings(home, environ).module
     if not settings_module:
         return None, None
     values = _from_build_record(project.build_record)
     source = "build record"
     if values is None:
-        values = probe_django(python, project.root, settings_module, environ)
+        values = probe_django(python, home, settings_module, environ)
         source = f"{settings_module}"
     if not values:
         return None, f"Django settings {settings_module} could not be read (run warp build)"
@@ -85,9 +86,9 @@ def django_static(project: Project, python: Union[str, Path],
     folder = values.get("static_root")
     why = f"Django STATIC_URL/STATIC_ROOT from {source}"
     if not folder:
-        folder = str(project.root / DEFAULT_STATIC_ROOT)
+        folder = str(home / DEFAULT_STATIC_ROOT)
         why = f"Django STATIC_URL from {source}, STATIC_ROOT unset so warp build's default {DEFAULT_STATIC_ROOT}/"
-    return (prefix, str(Path(project.root, folder).resolve())), why
+    return (prefix, str(Path(home, folder).resolve())), why
 
 
 def static_map(project: Project, python: Union[str, Path],
