@@ -610,7 +610,7 @@ def needs_shell(command: str) -> bool:
     return bool(_SHELL_SYNTAX.search(command))
 
 
-def gunicorn_setting(path, name):
+def gunicorn_setting(path: "Union[str, os.PathLike[str]]", name: str) -> Union[str, bool, None]:
     """The value of top-level ``name`` in a gunicorn config file: the string when it is one, True when
     set to something else, None when not set."""
     tree = _parse(path)
@@ -634,7 +634,7 @@ def _shown(path, root):
         return str(path)
 
 
-def project_name(folder):
+def project_name(folder: "Union[str, os.PathLike[str]]") -> Optional[Tuple[str, str]]:
     """(name, file) of the project declared in ``folder``'s setup.py, setup.cfg or pyproject.toml; or None."""
     import configparser
 
@@ -662,9 +662,9 @@ def project_name(folder):
         from warp.core.toml import load_toml
 
         try:
-            name = (load_toml(pyproject).get("project") or {}).get("name")
+            declared = (load_toml(pyproject).get("project") or {}).get("name")
         except (DetectError, ConfigError, OSError, ValueError):
-            name = None
-        if isinstance(name, str) and name.strip():
-            return name.strip(), "pyproject.toml"
+            declared = None
+        if isinstance(declared, str) and declared.strip():
+            return declared.strip(), "pyproject.toml"
     return None
