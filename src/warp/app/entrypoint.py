@@ -27,13 +27,14 @@ Nothing here imports the app or anything beyond the standard library.
 from dataclasses import dataclass, replace
 from pathlib import Path
 import ast
+import functools
 import os
 import re
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple, Union
 
 from warp.app.django import find_settings
 from warp.core.config import Config
-from warp.core.errors import DetectError, ConfigError
+from warp.core.errors import DetectError, ConfigError, WarpError
 from warp.core.project import Project
 
 WSGI = "wsgi"
@@ -549,19 +550,49 @@ def _app_server(project: Project, conf: Optional[Path], conf_why: str) -> Option
     """(server, why) when the app chose gunicorn itself: a configuration that picks it, and gunicorn declared."""
     if conf is None or not conf_why:
         return None
-    from warp.app import package_manager
+    where = declaring_file(project.root, "gunicorn")
+    if where is None:
+        return None
+    return "gunicorn", f"{conf_why} and {where} lists gunicorn: the app chose and configured its server (set server: to override)"
 
-    config = project.config
-    try:
-        choice = package_manager.choose(project.root, config.package_manager,
-                                        config.source("package_manager"))
-        names = package_manager.declared_names(project.root, choice)
-    except (DetectError, ConfigError):
-        return None
-    if "gunicorn" not in names:
-        return None
-    files = ", ".join(choice.files) if choice.files else "the dependencies"
-    return "gunicorn", f"{conf_why} and {files} lists gunicorn: the app chose and configured its server (set server: to override)"
+
+def declaring_file(root: Path, name: str) -> Optional[str]:
+    """The first of the app's dependency files that names distribution ``name``, or None.
+
+    A plain reading of the files (requirements.txt and what it includes, the
+    project files, Pipfile and the lock files), enough to see that the app
+    chose a server; which of them is installed is the buildpacks' business.
+    """
+    import json
+
+    from warp.app.package_manager import project_names, requirement_names
+    from warp.app.requirements import canonical_name, read_requirements
+    from warp.core.toml import load_toml
+
+    wanted = canonical_name(name)
+    readers: List[Tuple[str, Callable[[], Set[str]]]] = []
+    if (root / "requirements.txt").is_file():
+        readers.append(("requirements.txt", lambda: {n for f in read_requirements(root / "requirements.txt")
+                                                     if not f.constraint for n in requirement_names(f.lines)}))
+    readers.append(("the project files", lambda: project_names(root)))
+    if (root / "Pipfile").is_file():
+        readers.append(("Pipfile", lambda: {canonical_name(n) for n in (load_toml(root / "Pipfile").get("packages") or {})}))
+    if (root / "Pipfile.lock").is_file():
+        readers.append(("Pipfile.lock", lambda: {canonical_name(n) for n in
+                                                 (json.loads((root / "Pipfile.lock").read_text(encoding="utf-8")).get("default") or {})}))
+    def locked(lock: str) -> Set[str]:
+        return {canonical_name(str(p.get("name", ""))) for p in load_toml(root / lock).get("package", [])}
+
+    for lock in ("poetry.lock", "uv.lock"):
+        if (root / lock).is_file():
+            readers.append((lock, functools.partial(locked, lock)))
+    for label, read in readers:
+        try:
+            if wanted in read():
+                return label
+        except (WarpError, OSError, ValueError, AttributeError):
+            continue
+    return None
 
 
 def choose_server(config: Config, entry: EntryPoint,
