@@ -104,8 +104,11 @@ class Django(Buildpack):
     def detect(self, app: App) -> Recognition:
         framework = app.detection.framework
         if framework.value != "django":
-            return does_not_apply(f"not a Django project ({framework.reason})", ("manage.py",))
-        return applies(f"Django project ({framework.reason}): collectstatic", app.present("manage.py"))
+            found = f"the framework is {framework.value}" if framework.value else "no framework found"
+            return does_not_apply(f"{found} ({framework.reason}), not Django", ("manage.py",))
+        module = app.detection.django_settings.value
+        settings = (module.replace(".", "/") + ".py",) if module else ()
+        return applies(f"Django project ({framework.reason}): collectstatic", app.present("manage.py", *settings))
 
     def inputs(self, app: App, recognition: Recognition) -> list[Path]:
         return super().inputs(app, recognition) + _static_inputs(app.root, app.detection.django_settings.value)
