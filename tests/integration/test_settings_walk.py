@@ -20,7 +20,7 @@ import pytest
 
 from warp.core.settings import SERVER, SETTINGS, Setting, config_settings, server_settings, settings_for
 
-from support import warp, warp_env, write
+from support import SRC, warp, warp_env, write
 
 APP = {
     "app.py": '''
@@ -273,3 +273,29 @@ def test_one_cpu_of_affinity_gives_both_the_same_smaller_count(built):
     assert start_count == server_count <= 3
     assert "2 x 1 CPUs + 1" in server_why
 
+
+
+@pytest.mark.docker
+def test_a_real_cgroup_limit_decides_the_count_in_a_container():
+    """1.5 CPUs and 768 MiB: min(2 x 2 + 1, 768 / 256) = 3, from the cgroup, for the server
+    and for the function `warp start` calls, whatever the host has."""
+    docker = pytest.importorskip("docker")
+    image = os.environ.get("WARP_TEST_BASE_IMAGE", "warp-test-base:bookworm")
+    try:
+        client = docker.from_env(timeout=120)
+        client.images.get(image)
+    except Exception as exc:  # no engine or no base image here: the real part is absent
+        pytest.skip(f"needs the Docker engine and {image}: {exc}")
+
+    def run(*command: str) -> str:
+        out = client.containers.run(image, list(command), remove=True, nano_cpus=1_500_000_000, mem_limit="768m",
+                                    environment={"PYTHONPATH": "/warp-src"},
+                                    volumes={str(SRC): {"bind": "/warp-src", "mode": "ro"}})
+        return out.decode()
+
+    dump = json.loads(run("python3", "-m", "warp.runtime.server", "--print-config", "app:application"))
+    count, why = json.loads(run("python3", "-c", "import json; from warp.runtime.workers import default_workers; "
+                                                 "print(json.dumps(default_workers()))"))
+    assert dump["settings"]["workers"] == count == 3
+    assert dump["workers_why"] == why
+    assert "cgroup CPU quota" in why and "cgroup memory limit" in why
