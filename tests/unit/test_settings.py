@@ -92,3 +92,11 @@ def test_names_are_unique_and_each_command_takes_a_flag_once():
     for command in commands:
         flags = [flag for s in settings_for(command) for flag in s.flags]
         assert len(flags) == len(set(flags)), command
+
+
+def test_list_items_stay_whole_and_one_string_is_split(tmp_path):
+    write(tmp_path, 'server_args: ["--hook-post-fork", "exec:mkdir a || { touch b; }"]\n')
+    config = load_config(tmp_path, environ={"WARP_LOCK_GROUPS": "dev, test docs"}, flags={"extras": ["a", "b"]})
+    assert config.server_args == ["--hook-post-fork", "exec:mkdir a || { touch b; }"]
+    assert config.lock_groups == ["dev", "test", "docs"]
+    assert config.extras == ["a", "b"]

@@ -17,6 +17,13 @@ the same one line wherever it comes from.
 Precedence, highest first: command-line flag, environment variable,
 ``warp.yaml``, a value warp detected in the application, the default.
 
+Adding a setting is one ``Setting(...)`` line: a parser from the set below (one
+error wording for all), a ``group`` or the ``commands`` whose flag it is (a
+``server`` setting is read by the bundled server alone, from its flags and
+``WARP_*`` variables), ``changes_build=True`` when a build must be redone for it,
+and an ``example`` when the walk over every flag (tests) cannot guess a valid
+value. Then regenerate the README table.
+
 This module is imported by the bundled server inside the application's own
 interpreter, where none of warp's dependencies exist: it may import only the
 standard library and ``warp.core.errors`` (itself standard library only).
@@ -146,8 +153,15 @@ def _items(value: Any) -> List[str]:
 
 
 def _list(value: Any) -> List[str]:
-    """A list from YAML, repeated flags, or a comma (or space) separated string."""
-    return [word for item in _items(value) for word in item.split()]
+    """A list: a YAML list or repeated flags, each item whole (``server_args`` items may
+    hold spaces and commas), or one string (environment) split on commas and spaces."""
+    if isinstance(value, dict):
+        raise ValueError("expected a list")
+    if isinstance(value, (list, tuple)):
+        if any(isinstance(item, (list, dict)) for item in value):
+            raise ValueError("expected a list of single values")
+        return [str(item).strip() for item in value if str(item).strip()]
+    return [word for word in str(value).replace(",", " ").split() if word]
 
 
 def _static_map(value: Any) -> Dict[str, str]:
@@ -351,8 +365,8 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("wheelhouse", _to_str, None, "Folder of wheels to install from; with no_index, the only source.", flag="--wheelhouse", changes_build=True, cwd_path=True, metavar="DIR"),
     Setting("no_index", _to_bool, False, "Never contact a package index (offline builds).", flag="--no-index", changes_build=True),
     Setting("disable_collectstatic", _to_bool, False, "Skip Django's collectstatic.", env=("DISABLE_COLLECTSTATIC",), changes_build=True),
-    Setting("lock_groups", _to_list, [], "Dependency groups installed from a lock file besides the main ones (Poetry and uv groups; `dev` for Pipfile.lock's develop).", flag="--group", changes_build=True, metavar="GROUP", example="dev"),
-    Setting("extras", _to_list, [], "Optional extras of the app installed from poetry.lock or uv.lock.", flag="--extra", changes_build=True, metavar="EXTRA", example="fast"),
+    Setting("lock_groups", _to_list, [], "Dependency groups installed from a lock file besides the main ones (Poetry and uv groups; `dev` for Pipfile.lock's develop); flag: repeat for several.", flag="--group", changes_build=True, metavar="GROUP", example="dev"),
+    Setting("extras", _to_list, [], "Optional extras of the app installed from poetry.lock or uv.lock; flag: repeat for several.", flag="--extra", changes_build=True, metavar="EXTRA", example="fast"),
     Setting("migrate", _to_bool, False, "Run Django's migrate before each start (warp's standard deploy hook).", env=("DJANGO_MIGRATE",)),
     # -- warp start, and the bundled server where it shares the setting
     Setting("entrypoint", _to_str, None, "WSGI/ASGI callable as package.module:callable.", env=("APP_MODULE",), flag="--entrypoint", commands=("start", SERVER), positional="APP", metavar="MODULE:CALLABLE", example="app:application"),
@@ -367,7 +381,7 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("max_requests", _to_count, 0, "Recycle a worker after this many requests (0: never).", flag="--max-requests", commands=("start", SERVER), example="1000"),
     Setting("max_requests_jitter", _to_count, 0, "Random extra requests added to max_requests per worker, so workers do not recycle together.", flag="--max-requests-jitter", commands=("start", SERVER), example="50"),
     Setting("static", _to_static_map, {}, "URL prefix to folder map of static files served without entering the app (flag: repeat, or comma separated).", flag="--static", commands=("start", SERVER), metavar="PREFIX=FOLDER", example="/assets/=public"),
-    Setting("trusted_proxies", _to_list, ["127.0.0.1", "::1"], "Addresses whose X-Forwarded-*/Forwarded headers are believed; `*` trusts every peer.", env=("FORWARDED_ALLOW_IPS", "WARP_FORWARDED_ALLOW_IPS"), flag="--forwarded-allow-ips", commands=("start", SERVER), metavar="ADDRESS", example="10.0.0.1"),
+    Setting("trusted_proxies", _to_list, ["127.0.0.1", "::1"], "Addresses whose X-Forwarded-*/Forwarded headers are believed; `*` trusts every peer (flag: repeat for several).", env=("FORWARDED_ALLOW_IPS", "WARP_FORWARDED_ALLOW_IPS"), flag="--forwarded-allow-ips", commands=("start", SERVER), metavar="ADDRESS", example="10.0.0.1"),
     Setting("server_args", _to_list, [], "Extra native flags passed to the server as they are.", group="start"),
     Setting("log_level", _choice(*LOG_LEVELS), "info", "Server log level.", flag="--log-level", commands=("start", SERVER), example="critical"),
     Setting("access_log_format", _choice("common", "json"), "common", "Access log lines: common log format or JSON lines.", flag="--access-log-format", commands=("start", SERVER), example="json"),
