@@ -18,3 +18,16 @@ def test_table_has_a_header_and_one_row_per_worker():
     assert lines[2].split() == ["PID", "GEN", "STATE", "REQUESTS", "RSS", "AGE", "IN", "FLIGHT"]
     assert lines[3].split() == ["11", "1", "idle", "3", "20.0MiB", "2m05s", "-"]
     assert lines[4].split() == ["12", "1", "busy", "4/1000", "-", "3.5s", "POST", "/upload", "(2.2s)"]
+
+
+def test_services_follow_the_workers_with_pid_uptime_and_restarts():
+    doc = dict(DOC, services=[{"name": "warmer", "command": "python warm.py", "pid": 4242, "uptime": 75.0,
+                               "restarts": 2, "state": "running"},
+                              {"name": "relay", "command": "relay --port 9", "pid": None, "uptime": None,
+                               "restarts": 5, "state": "waiting to restart"}])
+    lines = format_table(doc).splitlines()
+    at = lines.index(next(line for line in lines if line.startswith("SERVICE")))
+    assert lines[at].split() == ["SERVICE", "PID", "UP", "RESTARTS", "COMMAND"]
+    assert lines[at + 1].split() == ["warmer", "4242", "1m15s", "2", "python", "warm.py"]
+    assert lines[at + 2].split()[:4] == ["relay", "-", "-", "5"]
+    assert "SERVICE" not in format_table(DOC)

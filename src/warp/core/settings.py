@@ -220,6 +220,34 @@ def _counts(value: Any) -> Dict[str, int]:
     return result
 
 
+def _services(value: Any) -> Dict[str, str]:
+    """Side service name -> shell command: a YAML mapping, repeated ``--service NAME=COMMAND``,
+    or environment text with one NAME=COMMAND per line (commands may hold commas)."""
+    if isinstance(value, dict):
+        pairs = [(str(k).strip(), v) for k, v in value.items()]
+    else:
+        raw = value if isinstance(value, (list, tuple)) else str(value).splitlines()
+        pairs = []
+        for item in raw:
+            if isinstance(item, (list, dict)):
+                raise ValueError("expected NAME=COMMAND entries")
+            item = str(item).strip()
+            if not item:
+                continue
+            name, sep, command = item.partition("=")
+            if not sep:
+                raise ValueError(f"expected NAME=COMMAND, got {item!r}")
+            pairs.append((name.strip(), command))
+    result = {}
+    for name, command in pairs:
+        if not name or not all(c.isalnum() or c in "-_." for c in name):
+            raise ValueError(f"service name {name!r}: use letters, digits, - _ .")
+        if isinstance(command, (list, dict)) or command is None or not str(command).strip():
+            raise ValueError(f"service {name}: expected one shell command")
+        result[name] = str(command).strip()
+    return result
+
+
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "ki": 1024, "kb": 1024, "m": 1024**2, "mi": 1024**2, "mb": 1024**2,
                "g": 1024**3, "gi": 1024**3, "gb": 1024**3}
 
@@ -251,6 +279,7 @@ _to_static_map = Kind("map", _static_map, multiple=True)
 _to_env_map = Kind("map", _env_map, multiple=True)
 _to_counts = Kind("map", _counts, multiple=True)
 _to_size = Kind("size", _size)
+_to_services = Kind("map", _services, multiple=True)
 
 
 def _name(value: Any) -> str:
@@ -387,6 +416,7 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("access_log_format", _choice("common", "json"), "common", "Access log lines: common log format or JSON lines.", flag="--access-log-format", commands=("start", SERVER), example="json"),
     Setting("health_path", _to_str, "/", "Path fetched by `warp health` when no alive/ready hook exists.", group="start"),
     Setting("scale", _to_counts, {}, "Instances per Procfile process type under `warp start --all`, e.g. worker=2,clock=1 (1 for each type not named; web stays one server).", flag="--scale", group="start", metavar="TYPE=COUNT", example="worker=2"),
+    Setting("services", _to_services, {}, "Side services the bundled server's master runs beside its workers, restarts when they die and stops after them: NAME=COMMAND (flag: repeat; env: one per line; a mapping in warp.yaml).", flag="--service", commands=("start", SERVER), metavar="NAME=COMMAND", example="warmer=sleep 30"),
     # -- warp image
     Setting("base_image", _to_str, None, "Base image for `warp image` (default python:X.Y-slim for the detected version).", flag="--base-image", group="image"),
     # -- warp deploy (Docker Swarm) and warp manifest kubernetes; in warp.yaml

@@ -209,6 +209,11 @@ def plan_start(project: Project, env: Mapping[str, str], process_type: str = "we
             f"{entry.kind.upper()} ({entry.reason})",
             "set server: uvicorn (or leave server unset to let warp choose it)",
         )
+    if launch.services and entry.server != "bundled":
+        raise StartError(
+            f"side services run in the bundled server's master, and this app runs under {entry.server}",
+            "use the bundled server, or make each service a Procfile type and run `warp start --all`",
+        )
     cmd = module.command(launch)
     program = Path(cmd.argv[0])
     if program.is_absolute() and not program.exists():

@@ -32,4 +32,6 @@ def command(launch: Launch) -> Command:
         argv += ["--forwarded-allow-ips", address]
     for prefix, folder in launch.static:
         argv += ["--static", f"{prefix}={folder}"]
+    for name, service in launch.services.items():
+        argv += ["--service", f"{name}={service}"]
     return Command(argv=tuple(argv) + launch.server_args)

@@ -68,8 +68,18 @@ def format_table(doc: dict) -> str:
             requests += f"/{w['max_requests']}"
         rows.append((str(w["pid"]), str(w.get("generation", "")), w["state"], requests,
                      _size(w.get("rss", 0)), _duration(w.get("age")), flight or "-"))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    lines = [head, ""]
-    for row in rows:
-        lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+    lines = [head, ""] + _aligned(rows)
+    services = doc.get("services") or []
+    if services:
+        service_rows = [("SERVICE", "PID", "UP", "RESTARTS", "COMMAND")]
+        for s in services:
+            service_rows.append((s["name"], str(s.get("pid") or "-"), _duration(s.get("uptime")),
+                                 str(s.get("restarts", 0)), s.get("command", "")))
+        lines += [""] + _aligned(service_rows)
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _aligned(rows: list) -> list:
+    """Rows as lines, every column but the last padded to its widest cell."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1] for row in rows]

@@ -31,9 +31,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
 
+from warp.runtime import proctitle
 from warp.runtime.server import scoreboard as sb
 from warp.runtime.server.app import AppLoadError, load_app, prepare_path
 from warp.runtime.server.log import ServerLog
+from warp.runtime.server.services import Services
 from warp.runtime.server.sockets import BindError, bind_all
 from warp.runtime.server.stats import StatsServer
 from warp.runtime.server.worker import EXIT_APP_LOAD_ERROR, EXIT_BOOT_ERROR, Worker
@@ -104,6 +106,9 @@ class Arbiter:
         # Made in setup(), once the worker and thread counts are known.
         self.scoreboard: sb.Scoreboard
         self.handoff: Any = None
+        # Side services live beside the workers and stop after them (services.py).
+        self.services = Services(config.services, self.log.info)
+        self.services_deadline: Optional[float] = None
 
     # --- setup --------------------------------------------------------------------------
 
@@ -135,6 +140,7 @@ class Arbiter:
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         for sig in self.SIGNALS:
             signal.signal(sig, self._signal)
+        proctitle.set_title(f"warp master {cfg.entrypoint}", "warp master")
         from warp import __version__
         self.log.info(f"warp server {__version__} (Python {sys.version.split()[0]}) master pid {self.pid}")
         for listener in self.listeners:
@@ -176,13 +182,16 @@ class Arbiter:
                 self._handle_signals()
                 if self.stopping:
                     if not self.workers:
-                        break
-                    self._stop_tick()
+                        if not self._stop_services():
+                            break
+                    else:
+                        self._stop_tick()
                 else:
                     self.murder_workers()
                     self.manage_workers()
                     if self.stopping:  # manage_workers found a fatal condition
                         continue
+                    self.services.start_due()
                 self.sleep()
         except Exception:
             self.log.exception("master crashed; stopping workers")
@@ -203,8 +212,9 @@ class Arbiter:
 
     def sleep(self) -> None:
         timeout = 1.0
-        if self.next_spawn_at:
-            timeout = max(0.0, min(timeout, self.next_spawn_at - time.monotonic()))
+        for due in (self.next_spawn_at, self.services.next_due()):
+            if due:
+                timeout = max(0.0, min(timeout, due - time.monotonic()))
         waitables = [self._wake_r] + ([self.stats] if self.stats else [])
         try:
             ready, _, _ = select.select(waitables, [], [], timeout)
@@ -238,6 +248,8 @@ class Arbiter:
         self.generation += 1
         self.log.info(f"HUP: reloading - starting {self.target} workers with fresh code "
                       f"(generation {self.generation}); old workers finish their requests")
+        # Services keep running unless their declaration changed.
+        self.services.reload(self.config.services)
 
     def handle_term(self) -> None:
         self.stop(graceful=True, why="TERM")
@@ -307,6 +319,22 @@ class Arbiter:
                 self._reap_blocking(5.0)
                 self.workers.clear()
 
+    def _stop_services(self) -> bool:
+        """Once the workers are gone: TERM the services, KILL what outlives the grace.
+        True while any is still running."""
+        if not self.services.running():
+            return False
+        now = time.monotonic()
+        if self.services_deadline is None:
+            grace = self.config.graceful_timeout if self.stopping == "graceful" else FAST_STOP_GRACE
+            self.services_deadline = now + grace
+            self.services.stop(signal.SIGTERM)
+        elif now >= self.services_deadline:
+            self.log.warning("services outlived the graceful timeout: killing them")
+            self.services.stop(signal.SIGKILL)
+            self.services_deadline = now + FAST_STOP_GRACE
+        return True
+
     def _kill_all(self, sig: int) -> None:
         for pid in list(self.workers):
             self.kill_worker(pid, sig)
@@ -340,7 +368,10 @@ class Arbiter:
                 return
             record = self.workers.pop(pid, None)
             if record is None:
-                self.log.debug(f"reaped process {pid} (not a worker)")
+                if self.services.owns(pid):
+                    self.services.exited(pid, os.waitstatus_to_exitcode(status))
+                else:
+                    self.log.debug(f"reaped process {pid} (not a worker)")
                 continue
             view = self.scoreboard.read(record.slot)
             self.requests_at_reap += view.requests
@@ -603,4 +634,5 @@ class Arbiter:
             "state": self.stopping or "running",
             "requests": total,
             "workers": workers,
+            "services": self.services.rows(),
         }

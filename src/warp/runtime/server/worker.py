@@ -22,6 +22,7 @@ import sys
 import time
 from typing import Any, Optional
 
+from warp.runtime import proctitle
 from warp.runtime.server.app import AppLoadError, load_app
 
 # Worker exit statuses the master understands (see Arbiter.reap_workers).
@@ -123,6 +124,7 @@ class Worker:
         self.loop: Any = None
         self.handing_over = False
         self._last_beat = 0.0
+        self._title = ""
         self._last_rss_at = 0.0
         self._stop_logged = False
 
@@ -252,8 +254,24 @@ class Worker:
         if now - self._last_rss_at >= 1.0:
             self._last_rss_at = now
             self.scoreboard.beat(self.slot, current_rss())
+            self._show_title(now)
         else:
             self.scoreboard.beat(self.slot)
+
+    def _show_title(self, now: float) -> None:
+        """``ps`` shows what this worker is doing, refreshed once a second (never per
+        request: the title is for a person looking, not worth a cost on the hot path)."""
+        view = self.scoreboard.read(self.slot)
+        oldest = view.oldest_request()
+        if oldest is None:
+            doing = "idle"
+        else:
+            more = f" +{len(view.busy) - 1}" if len(view.busy) > 1 else ""
+            doing = f"busy {oldest.method} {oldest.path} {now - oldest.started:.1f}s{more}"
+        title = f"warp worker {self.slot} {doing}"
+        if title != self._title:
+            self._title = title
+            proctitle.set_title(title, f"warp worker {self.slot}")
 
     def _check_master(self) -> None:
         if os.getppid() != self.master_pid:
