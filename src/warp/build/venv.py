@@ -83,11 +83,20 @@ def ensure_state_dir(project):
     return project.state_dir
 
 
+# `warp image` names the generation it builds, so that the paths written into
+# the environment (script #! lines, pyvenv.cfg, bytecode) are the same in two
+# builds of one commit: a random name would make every image differ.
+ENV_ID_VARIABLE = "WARP_ENV_ID"
+
+
 def new_env_dir(project):
     """A fresh, unique, not yet existing generation folder."""
     ensure_state_dir(project)
     parent = envs_dir(project)
     parent.mkdir(parents=True, exist_ok=True)
+    wanted = os.environ.get(ENV_ID_VARIABLE, "")
+    if re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", wanted) and not (parent / wanted).exists():
+        return parent / wanted
     return parent / uuid.uuid4().hex[:12]
 
 

@@ -10,6 +10,7 @@ is left as written.
 from dataclasses import dataclass, field
 import json
 import re
+from typing import Optional
 
 from warp.core.errors import WarpError
 
@@ -18,6 +19,10 @@ APP_DIR = "/app"
 APP_UID = 1001
 WHEELHOUSE = "/tmp/warp-wheelhouse"
 BUILD_FILES_DIR = "/etc/warp-build"
+# Where every image keeps its SBOM (CycloneDX JSON); a label points here too.
+SBOM_DIR = "/usr/share/warp"
+SBOM_PATH = f"{SBOM_DIR}/sbom.cdx.json"
+SBOM_TOOL = "/opt/warp-sbom/bin/cyclonedx-py"
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
@@ -42,6 +47,15 @@ class ImageFacts:
     labels: dict = field(default_factory=dict)
     uid: int = APP_UID
     app_dir: str = APP_DIR
+    # Seconds since 1970 that every time in the image is set to.
+    source_date_epoch: int = 0
+    # The base image's ID, for the SBOM (a tag may move; the ID names the content).
+    base_image_id: str = ""
+    title: str = "app"
+    # HEALTHCHECK: the grace period, and the interval of checks during it
+    # (None where the engine has no start interval: before API 1.44).
+    start_period: int = 70
+    start_interval: Optional[int] = None
 
 
 def template_path():
@@ -78,6 +92,8 @@ def _dependency_steps(facts):
 
 
 def _shell_quote(word):
+    if word == "":
+        return "''"
     if re.fullmatch(r"[A-Za-z0-9_./=:@%+-]+", word):
         return word
     return "'" + word.replace("'", "'\"'\"'") + "'"
@@ -97,9 +113,24 @@ def _labels(facts):
     return "LABEL " + pairs
 
 
+def _stage_args(facts):
+    words = [
+        "--app", facts.app_dir, "--venv", f"{facts.app_dir}/.warp/venv",
+        "--epoch", str(int(facts.source_date_epoch)),
+        "--base-image", facts.base_image, "--base-image-id", facts.base_image_id or "",
+        "--title", facts.title, "--sbom", SBOM_PATH, "--sbom-tool", SBOM_TOOL,
+    ]
+    return " ".join(_shell_quote(word) for word in words)
+
+
 def values(facts):
     """Every placeholder's text for ``facts``."""
     return {
+        "start_period": str(int(facts.start_period)),
+        "start_interval": f" --start-interval={int(facts.start_interval)}s" if facts.start_interval else "",
+        "sbom_path": SBOM_PATH,
+        "sbom_dir": SBOM_DIR,
+        "stage_args": _stage_args(facts),
         "base_image": facts.base_image,
         "port": str(int(facts.port)),
         "uid": str(int(facts.uid)),

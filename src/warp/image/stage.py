@@ -1,0 +1,172 @@
+"""The last step of an image's build stage: ``python -B -m warp.image.stage``.
+
+Run by Dockerfile.template inside the build stage, after ``warp build``, with
+warp's own interpreter (standard library only). It makes what the final stage
+copies the same from one build of a commit to the next, and describes it:
+
+1. the build record (``.warp/build.json``) gets the source date for its
+   times and zero for its durations: ``warp start`` reads it for its facts,
+   never for those;
+2. the SBOM: ``cyclonedx-py environment`` (from its own virtualenv, which the
+   final stage never copies) lists the app's environment as CycloneDX JSON;
+   warp adds each distribution's hash, the base image and itself, and checks
+   the result against the CycloneDX schema before writing it;
+3. bytecode: every ``.pyc`` under the app and warp's environment is removed
+   and made again hash-checked (PEP 552) with a fixed hash seed, so it does
+   not depend on file times or on the order a build happened to write it.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+from pathlib import Path
+import re
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+# Per distribution of the app's environment: canonical name -> (version, sha256 of RECORD).
+# RECORD lists every installed file with its own SHA-256, so its hash stands
+# for exactly the files installed (the wheel's own hash is gone once installed).
+_HASHES = r"""
+import hashlib, importlib.metadata as m, json, re
+out = {}
+for dist in m.distributions():
+    name = dist.metadata["Name"]
+    if not name:
+        continue
+    record = dist.read_text("RECORD")
+    digest = hashlib.sha256(record.encode("utf-8")).hexdigest() if record is not None else None
+    out[re.sub(r"[-_.]+", "-", name).lower()] = [dist.version, digest]
+print(json.dumps(out))
+"""
+
+_VALIDATE = r"""
+import sys
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
+error = JsonStrictValidator(SchemaVersion.from_version(sys.argv[1])).validate_str(sys.stdin.read())
+if error:
+    sys.exit(f"the SBOM does not follow the CycloneDX {sys.argv[1]} schema: {error}")
+"""
+
+SPEC_VERSION = "1.6"
+
+
+def _iso(epoch):
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def normalise_record(path, epoch):
+    """Times in warp build's record become the source date; durations zero."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    record = json.loads(path.read_text(encoding="utf-8"))
+
+    def walk(node, key=None):
+        if isinstance(node, dict):
+            return {k: walk(v, k) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        if isinstance(key, str) and key.endswith("_at") and isinstance(node, str):
+            return _iso(epoch)
+        if isinstance(key, str) and (key == "seconds" or key.endswith("_seconds")) and isinstance(node, (int, float)):
+            return 0
+        return node
+
+    record = walk(record)
+    if isinstance(record.get("timings"), dict):
+        record["timings"] = {name: 0 for name in record["timings"]}
+    path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _canonical(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def make_sbom(tool, python, epoch, base_image, base_image_id, title, warp_version):
+    """The CycloneDX document (a dict) of the environment of ``python``."""
+    env = dict(os.environ, SOURCE_DATE_EPOCH=str(epoch), PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0")
+    raw = subprocess.run(
+        [tool, "environment", "--spec-version", SPEC_VERSION, "--output-reproducible",
+         "--output-format", "JSON", "--output-file", "-", python],
+        env=env, capture_output=True, text=True, check=False,
+    )
+    if raw.returncode != 0:
+        raise SystemExit(f"cyclonedx-py failed ({raw.returncode}): {raw.stderr.strip()[-2000:]}")
+    bom = json.loads(raw.stdout)
+    found = subprocess.run([python, "-c", _HASHES], env=env, capture_output=True, text=True, check=True)
+    hashes = json.loads(found.stdout)
+    for component in bom.get("components", []):
+        version, digest = hashes.get(_canonical(component.get("name", "")), (None, None))
+        if digest and version == component.get("version"):
+            component["hashes"] = [{"alg": "SHA-256", "content": digest}]
+    metadata = bom.setdefault("metadata", {})
+    metadata["timestamp"] = _iso(epoch)
+    tools = metadata.setdefault("tools", {}).setdefault("components", [])
+    tools.append({"type": "application", "name": "warp", "version": warp_version,
+                  "description": "warp image: the app's environment, installed by warp build"})
+    base = {"type": "container", "bom-ref": "base-image", "name": base_image}
+    if base_image_id:
+        base["version"] = base_image_id
+    metadata["component"] = {
+        "type": "container", "bom-ref": "image", "name": title,
+        "pedigree": {"ancestors": [base]},
+        "properties": [{"name": "warp:base-image", "value": base_image}]
+        + ([{"name": "warp:base-image-id", "value": base_image_id}] if base_image_id else []),
+    }
+    return bom
+
+
+def validate(tool, text):
+    """Exit with the schema's complaint when ``text`` is not valid CycloneDX."""
+    python = str(Path(tool).with_name("python"))
+    subprocess.run([python, "-c", _VALIDATE, SPEC_VERSION], input=text, text=True, check=True)
+
+
+def recompile(python, folders):
+    """Every .pyc under ``folders`` made again, hash-checked, in a fixed order."""
+    for folder in folders:
+        for pyc in sorted(Path(folder).rglob("*.py[co]")):
+            pyc.unlink(missing_ok=True)
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    env.pop("SOURCE_DATE_EPOCH", None)
+    # One process, not -j: marshal's output depends on which strings that
+    # process has already seen, so parallel workers would vary the bytes.
+    # A file that does not compile (Python 2 leftovers, templates named .py)
+    # is left for the interpreter to reject at import, as pip does.
+    subprocess.run([python, "-m", "compileall", "-q", "-q", "--invalidation-mode", "checked-hash", *map(str, folders)],
+                   env=env, check=False)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m warp.image.stage")
+    parser.add_argument("--app", required=True)
+    parser.add_argument("--venv", required=True)
+    parser.add_argument("--epoch", type=int, required=True)
+    parser.add_argument("--base-image", required=True)
+    parser.add_argument("--base-image-id", default="")
+    parser.add_argument("--title", required=True)
+    parser.add_argument("--sbom", required=True, help="where the SBOM goes")
+    parser.add_argument("--sbom-tool", required=True, help="the cyclonedx-py script")
+    parser.add_argument("--warp-env", default=sys.prefix, help="warp's own environment, recompiled too")
+    args = parser.parse_args(argv)
+
+    from warp import __version__
+
+    app, python = Path(args.app), str(Path(args.venv) / "bin" / "python")
+    normalise_record(app / ".warp" / "build.json", args.epoch)
+    bom = make_sbom(args.sbom_tool, python, args.epoch, args.base_image, args.base_image_id, args.title, __version__)
+    text = json.dumps(bom, indent=2, sort_keys=True) + "\n"
+    validate(args.sbom_tool, text)
+    out = Path(args.sbom)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    recompile(python, [app])
+    recompile(sys.executable, [args.warp_env])
+
+
+if __name__ == "__main__":
+    main()
