@@ -233,6 +233,11 @@ def image_command(name, app_dir, run_after, as_json, **options):
         _emit_json({"ok": True, **result.as_dict()})
     else:
         progress(f"built {result.tags[0]} ({result.id[7:19]}, {result.size / 1e6:.0f} MB) in {result.timings['total']:.1f}s")
+        if result.sbom:
+            progress(f"SBOM written to {result.sbom}")
+        if result.digest:
+            progress(f"pushed {result.pushed}")
+            click.echo(result.digest)
     if run_after:
         logs = run_image(result.tags[0], result.port)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -43,10 +44,14 @@ def engine():
     made = []
     yield client, made
     for reference in made:
-        try:
-            client.images.remove(reference, force=True)
-        except docker.errors.APIError:
-            pass
+        full = reference if ":" in reference.rsplit("/", 1)[-1] else reference + ":latest"
+        # The image, then the builder image warp keeps as its layer cache.
+        builders = client.images.list(filters={"label": f"warp.image.builder-for={full}"})
+        for image in [reference] + [b.id for b in builders]:
+            try:
+                client.images.remove(image, force=True)
+            except docker.errors.APIError:
+                pass
 
 
 @pytest.fixture(scope="session")
@@ -119,10 +124,13 @@ def pip_secrets(tmp_path_factory):
     }
 
 
-def build(engine, app, name, env=None):
-    """`warp image NAME --json` on ``app``; returns (parsed JSON, stderr)."""
+REMOTE = f"https://warp-test:{MARKER}-token@git.example.invalid/team/hello.git"
+
+
+def build(engine, app, name, *args, env=None):
+    """`warp image NAME --json [ARGS]` on ``app``; returns (parsed JSON, stderr)."""
     client, made = engine
-    proc = warp("image", name, "--app", str(app), "--base-image", BASE, "--json", env=env, timeout=900)
+    proc = warp("image", name, "--app", str(app), "--base-image", BASE, "--json", *args, env=env, timeout=900)
     made.append(name)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(proc.stdout), proc.stderr
@@ -139,15 +147,22 @@ def flask_app(tmp_path_factory):
     (app / ".warp/venv/bin").mkdir(parents=True)
     (app / ".warp/venv/bin/host-only").write_text("")
     git(app, "init", "-q")
+    # A remote with credentials in its URL, as CI checkouts often have.
+    git(app, "remote", "add", "origin", REMOTE)
     git(app, "-c", "user.name=t", "-c", "user.email=t@t.invalid", "add", "-A")
     git(app, "-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "-qm", "app")
     return app
 
 
 @pytest.fixture(scope="session")
-def flask_image(engine, base_image, flask_app, pip_secrets):
+def flask_sbom(tmp_path_factory):
+    return tmp_path_factory.mktemp("sbom") / "flask.cdx.json"
+
+
+@pytest.fixture(scope="session")
+def flask_image(engine, base_image, flask_app, pip_secrets, flask_sbom):
     name = image_name("flask")
-    result, _ = build(engine, flask_app, name, env=pip_secrets)
+    result, _ = build(engine, flask_app, name, "--sbom", str(flask_sbom), env=pip_secrets)
     return result
 
 
@@ -326,17 +341,91 @@ def test_final_image_holds_the_app_not_what_is_ignored(engine, flask_image):
     assert not [p for p in files if p.startswith("opt/warp/") and "/site-packages/pip/" in p]
 
 
-def test_labels_port_and_healthcheck(engine, flask_image, flask_app):
+def test_labels_name_the_remote_and_commit_never_a_path_or_credentials(engine, flask_image, flask_app):
     client, _ = engine
     config = client.images.get(flask_image["id"]).attrs["Config"]
     labels = config["Labels"]
-    assert labels["org.opencontainers.image.revision"] == git(flask_app, "rev-parse", "HEAD")
-    assert labels["org.opencontainers.image.source"]
-    assert labels["org.opencontainers.image.created"].endswith("Z")
+    assert labels["org.opencontainers.image.source"] == "https://git.example.invalid/team/hello.git"
+    assert labels["org.opencontainers.image.revision"] == git(flask_app, "rev-parse", "HEAD")  # clean tree
+    commit_time = int(git(flask_app, "log", "-1", "--format=%ct"))
+    assert labels["org.opencontainers.image.created"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(commit_time))
     import warp
     assert labels["warp.version"] == warp.__version__
+    assert labels["warp.sbom"] == "/usr/share/warp/sbom.cdx.json"
+    text = json.dumps(labels)
+    assert str(flask_app) not in text and "file:" not in text and MARKER not in text
+    # --json lists exactly the labels the image carries.
+    assert flask_image["labels"] == labels
     assert "8080/tcp" in config["ExposedPorts"]
     assert config["Healthcheck"]["Test"][:3] == ["CMD", "warp", "health"]
+
+
+def test_health_check_start_period_and_interval_follow_the_engine(engine, flask_image):
+    client, _ = engine
+    health = client.images.get(flask_image["id"]).attrs["Config"]["Healthcheck"]
+    # The bundled server's startup timeout (60 s) plus 10 s for its master.
+    assert health["StartPeriod"] == 70 * 10**9
+    api = tuple(int(part) for part in client.version()["ApiVersion"].split("."))
+    if api >= (1, 44):
+        assert health["StartInterval"] == 1 * 10**9
+    else:
+        assert not health.get("StartInterval")
+
+
+def test_healthy_within_5_seconds_of_answering_where_the_engine_has_start_intervals(engine, flask_image):
+    client, _ = engine
+    api = tuple(int(part) for part in client.version()["ApiVersion"].split("."))
+    if api < (1, 44):
+        pytest.skip(f"the engine's API is {'.'.join(map(str, api))}: start intervals need 1.44 (Docker 25)")
+    running = Running(client, flask_image["id"])
+    try:
+        assert running.get("/")[0] == 200, running.logs()
+        answered = time.monotonic()
+        while True:
+            running.container.reload()
+            if running.container.attrs["State"]["Health"]["Status"] == "healthy":
+                break
+            assert time.monotonic() - answered < 5, running.container.attrs["State"]["Health"]
+            time.sleep(0.1)
+    finally:
+        running.remove()
+
+
+def test_sbom_lists_exactly_what_pip_list_lists_in_the_image(engine, flask_image, flask_sbom):
+    client, _ = engine
+    written = flask_sbom.read_bytes()
+    bom = json.loads(written)
+    assert bom["bomFormat"] == "CycloneDX"
+    assert tuple(map(int, bom["specVersion"].split("."))) >= (1, 5)
+    listed = json.loads(run_once(client, flask_image["id"], ["python", "-m", "pip", "list", "--format", "json"]))
+
+    def canonical(name):
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    assert {(canonical(c["name"]), c["version"]) for c in bom["components"]} == \
+        {(canonical(p["name"]), p["version"]) for p in listed}
+    for component in bom["components"]:
+        assert component["purl"] == f"pkg:pypi/{canonical(component['name'])}@{component['version']}"
+        assert [h["alg"] for h in component["hashes"]] == ["SHA-256"], component["name"]
+    flask = next(c for c in bom["components"] if c["name"].lower() == "flask")
+    assert flask["licenses"]  # known from its metadata
+    import warp
+    assert {"name": "warp", "version": warp.__version__}.items() <= next(
+        t for t in bom["metadata"]["tools"]["components"] if t["name"] == "warp").items()
+    base = bom["metadata"]["component"]["pedigree"]["ancestors"][0]
+    assert base["name"] == BASE and base["version"] == client.images.get(BASE).id
+    # The file --sbom wrote is the one in the image, where the label says.
+    files, _ = _image_files(client, flask_image["id"])
+    assert files["usr/share/warp/sbom.cdx.json"] == written
+    validation = pytest.importorskip("cyclonedx.validation.json")
+    from cyclonedx.schema import SchemaVersion
+    assert validation.JsonStrictValidator(SchemaVersion.from_version(bom["specVersion"])).validate_str(written.decode()) is None
+
+
+def test_no_sbom_tool_in_the_final_image_or_the_apps_environment(engine, flask_image):
+    client, _ = engine
+    files, _ = _image_files(client, flask_image["id"])
+    assert not [p for p in files if "cyclonedx" in p.lower() or p.startswith("opt/warp-sbom")]
 
 
 def test_source_only_change_reuses_the_dependency_layer(engine, flask_image, flask_app, pip_secrets):
@@ -521,3 +610,174 @@ def test_procfile_types_in_the_image_one_by_name_or_all_under_warp_as_pid_1(engi
         assert "web.1 stopped" in running.logs()
     finally:
         running.remove()
+
+
+# -- reproducible builds ---------------------------------------------------------
+
+def commit_all(app, message):
+    git(app, "add", "-A")
+    git(app, "-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "-qm", message)
+
+
+def test_same_commit_gives_the_same_image_id_and_a_one_line_change_another(engine, base_image, tmp_path):
+    client, _ = engine
+    app = write(tmp_path, dict(PLAIN_WSGI, **{"requirements.txt": "itsdangerous==2.2.0\n"}))
+    git(app, "init", "-q")
+    commit_all(app, "first")
+    name = image_name("repro")
+    first, _ = build(engine, app, name)
+    # Every layer built again: nothing is reused from the first build.
+    again, progress = build(engine, app, name, "--no-cache")
+    assert "Using cache" not in progress
+    assert again["id"] == first["id"]
+    assert again["source_date_epoch"] == int(git(app, "log", "-1", "--format=%ct"))
+
+    # Every file of warp's layer carries the commit's time, and bytecode is hash-checked.
+    files, raw = _image_files(client, first["id"])
+    with tarfile.open(fileobj=io.BytesIO(raw)) as outer:
+        manifest = json.load(outer.extractfile("manifest.json"))[0]
+        with tarfile.open(fileobj=outer.extractfile(manifest["Layers"][-1])) as layer:
+            members = layer.getmembers()
+    assert {m.mtime for m in members} == {first["source_date_epoch"]}
+    assert [m.name for m in members] == sorted(m.name for m in members)
+    pycs = [p for p in files if p.endswith(".pyc") and p.startswith("app/")]
+    assert pycs and all(int.from_bytes(files[p][4:8], "little") & 0b11 == 0b11 for p in pycs)  # PEP 552 checked hash
+
+    source = app / "wsgi.py"
+    source.write_text(source.read_text().replace("plain wsgi ", "plain wsgi, changed "))
+    commit_all(app, "one line")
+    changed, _ = build(engine, app, name)
+    assert changed["id"] != first["id"]
+    running = Running(client, changed["id"])
+    try:
+        assert running.get("/x") == (200, "plain wsgi, changed /x"), running.logs()
+    finally:
+        running.remove()
+
+
+def test_a_dirty_tree_says_so_and_a_tree_outside_git_has_no_source(engine, base_image, tmp_path):
+    client, _ = engine
+    app = write(tmp_path, PLAIN_WSGI)
+    outside, _ = build(engine, app, image_name("nogit"))
+    assert "org.opencontainers.image.source" not in outside["labels"]
+    assert "org.opencontainers.image.revision" not in outside["labels"]
+    assert str(app) not in json.dumps(client.images.get(outside["id"]).attrs["Config"])
+
+
+# -- pushing to a registry ---------------------------------------------------------
+
+REGISTRY_USER, REGISTRY_PASSWORD = "warp-test", f"{MARKER}-registry-password"
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory):
+    """Debian's docker-registry on 127.0.0.1:<free port>, storing in a temp folder,
+    with a user and password (htpasswd, bcrypt); stopped by its pid. The engine
+    treats 127.0.0.0/8 registries as insecure-allowed, so plain HTTP is fine."""
+    import warnings
+
+    program = shutil.which("docker-registry") or "/usr/bin/docker-registry"
+    if not os.path.exists(program):
+        pytest.skip("docker-registry is not installed (.ci/run installs it)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt  # bcrypt through the C library, as htpasswd -B makes it
+    folder = tmp_path_factory.mktemp("registry")
+    (folder / "htpasswd").write_text(f"{REGISTRY_USER}:{crypt.crypt(REGISTRY_PASSWORD, crypt.mksalt(crypt.METHOD_BLOWFISH))}\n")
+    port = free_port()
+    config = folder / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log:\n  level: error\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+        f"auth:\n  htpasswd:\n    realm: warp-test\n    path: {folder / 'htpasswd'}\n"
+    )
+    log = open(folder / "registry.log", "wb")
+    process = subprocess.Popen([program, "serve", str(config)], stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=2)
+            except urllib.error.HTTPError as exc:
+                if exc.code == 401:  # up, and asking for credentials
+                    break
+            except (urllib.error.URLError, ConnectionError, OSError):
+                pass
+            assert process.poll() is None, (folder / "registry.log").read_text()
+            assert time.monotonic() < deadline, "the registry never answered"
+            time.sleep(0.1)
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def docker_config(folder, registry=None):
+    """A DOCKER_CONFIG folder as `docker login` leaves it (credentials for ``registry``, or none)."""
+    import base64
+
+    folder.mkdir(parents=True, exist_ok=True)
+    auths = {}
+    if registry:
+        auths[registry] = {"auth": base64.b64encode(f"{REGISTRY_USER}:{REGISTRY_PASSWORD}".encode()).decode()}
+    (folder / "config.json").write_text(json.dumps({"auths": auths}))
+    return str(folder)
+
+
+def test_push_prints_the_digest_and_the_image_pulls_back_by_it_and_runs(engine, base_image, registry, tmp_path):
+    client, made = engine
+    app = write(tmp_path / "app", PLAIN_WSGI)
+    git(app, "init", "-q")
+    commit_all(app, "app")  # so that building it again gives the same image
+    repository = f"{registry}/warp-test/push-{RUN_ID}"
+    env = {"DOCKER_CONFIG": docker_config(tmp_path / "docker", registry)}
+    result, progress = build(engine, app, f"{repository}:1", "--push", env=env)
+    digest = result["digest"]
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest), result
+    assert result["pushed"] == f"{repository}@{digest}"
+    assert REGISTRY_PASSWORD not in progress and REGISTRY_PASSWORD not in json.dumps(result)
+    # The registry serves that very manifest under the tag.
+    import base64
+    request = urllib.request.Request(
+        f"http://{registry}/v2/warp-test/push-{RUN_ID}/manifests/1", method="HEAD",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json",
+                 "Authorization": "Basic " + base64.b64encode(f"{REGISTRY_USER}:{REGISTRY_PASSWORD}".encode()).decode()})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.headers["Docker-Content-Digest"] == digest
+    # Built and pushed again, the same commit gives the same digest; text mode
+    # prints it alone on stdout, for scripts.
+    proc = warp("image", f"{repository}:1", "--app", str(app), "--base-image", BASE, "--push", env=env, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == digest
+    assert REGISTRY_PASSWORD not in proc.stdout + proc.stderr
+
+    # Gone from the engine, then pulled back by digest alone, it runs and answers.
+    _, raw = _image_files(client, result["id"])
+    assert REGISTRY_PASSWORD.encode() not in raw
+    client.images.remove(f"{repository}:1", force=True)
+    pulled = client.images.pull(f"{repository}@{digest}",
+                                auth_config={"username": REGISTRY_USER, "password": REGISTRY_PASSWORD})
+    made.append(f"{repository}@{digest}")
+    assert pulled.id == result["id"]
+    running = Running(client, f"{repository}@{digest}")
+    try:
+        assert running.get("/pulled") == (200, "plain wsgi /pulled"), running.logs()
+    finally:
+        running.remove()
+
+
+def test_push_without_credentials_is_one_line_naming_docker_login(engine, base_image, registry, tmp_path):
+    app = write(tmp_path / "app", PLAIN_WSGI)
+    name = f"{registry}/warp-test/denied-{RUN_ID}:1"
+    env = {"DOCKER_CONFIG": docker_config(tmp_path / "docker")}
+    proc = warp("image", name, "--app", str(app), "--base-image", BASE, "--push", env=env, timeout=900)
+    engine[1].append(name)
+    line = one_error_line(proc, 1, "pushing", name, "docker login")
+    assert "basic auth" in line or "unauthorized" in line.lower(), line

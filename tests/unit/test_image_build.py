@@ -2,12 +2,11 @@
 
 import subprocess
 import sys
-from datetime import datetime, timezone
 
 import pytest
 
 from warp.core.errors import UsageError
-from warp.image.build import _build_failed, check_base_image, check_name, default_base_image, oci_labels
+from warp.image.build import _build_failed, check_base_image, check_name, default_base_image, start_interval_for, start_period
 
 
 @pytest.mark.parametrize("name, reference", [
@@ -36,27 +35,17 @@ def test_default_base_image_follows_an_exact_version_only():
     assert default_base_image(None) == here
 
 
-def test_labels_from_git_without_credentials(tmp_path):
-    def git(*args):
-        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
-
-    git("init", "-q")
-    git("remote", "add", "origin", "https://user:t0ken@git.example.invalid/team/app.git")
-    (tmp_path / "a").write_text("a")
-    git("add", "a")
-    git("-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "-qm", "a")
-    head = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    labels = oci_labels(tmp_path, "team/app:1.0", now=datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
-    assert labels["org.opencontainers.image.source"] == "https://git.example.invalid/team/app.git"
-    assert labels["org.opencontainers.image.revision"] == head
-    assert labels["org.opencontainers.image.created"] == "2026-01-02T03:04:05Z"
-    assert labels["org.opencontainers.image.title"] == "app"
+def test_start_interval_only_where_the_engine_has_it():
+    assert start_interval_for((1, 41)) is None
+    assert start_interval_for((1, 43)) is None
+    assert start_interval_for((1, 44)) == 1
+    assert start_interval_for((1, 50)) == 1
 
 
-def test_labels_without_git(tmp_path):
-    labels = oci_labels(tmp_path, "app:latest")
-    assert "org.opencontainers.image.revision" not in labels
-    assert labels["org.opencontainers.image.source"] == tmp_path.resolve().as_uri()
+def test_start_period_follows_the_servers_startup_timeout():
+    assert start_period({}) == 70  # the bundled server's 60 s default, plus 10
+    assert start_period({"WARP_STARTUP_TIMEOUT": "120"}) == 130
+    assert start_period({"WARP_STARTUP_TIMEOUT": "soon"}) == 70
 
 
 def test_build_failure_is_one_line_with_step_and_last_output():

@@ -40,7 +40,28 @@ def test_final_stage_has_no_index_settings_and_copies_only_warp_and_app():
     for secret_word in ("warp-build", "PIP_", "SSL_CERT_FILE", "WHEELHOUSE", "warp/build"):
         assert secret_word not in final_text
     copies_from_build = [line for line in final if line.startswith("COPY --from=build")]
-    assert [line.split()[-1] for line in copies_from_build] == ["/opt/warp", "/app"]
+    assert [line.split()[-1] for line in copies_from_build] == ["/opt/warp", "/usr/share/warp", "/app"]
+    # The SBOM tool lives in the build stage only.
+    assert any("cyclonedx" in line or "sbom-requirements" in line for line in build)
+    assert "sbom" not in final_text.replace("/usr/share/warp", "")
+
+
+def test_health_check_start_period_and_start_interval():
+    _, final = stages(render(ImageFacts(base_image="b", start_period=130, start_interval=None)))
+    health = next(line for line in final if line.startswith("HEALTHCHECK"))
+    assert "--start-period=130s" in health and "--start-interval" not in health
+    _, final = stages(render(ImageFacts(base_image="b", start_interval=1)))
+    assert "--start-interval=1s" in next(line for line in final if line.startswith("HEALTHCHECK"))
+
+
+def test_the_build_stage_ends_with_the_stage_step_given_the_source_date():
+    build, _ = stages(render(ImageFacts(base_image="b:1", source_date_epoch=1700000000, base_image_id="sha256:abc",
+                                        title="my app")))
+    step = next(line for line in build if "warp.image.stage" in line)
+    assert "--epoch 1700000000" in step and "--base-image b:1" in step and "--base-image-id sha256:abc" in step
+    assert "--title 'my app'" in step
+    # warp build names the environment's generation, so its paths are the same in every build.
+    assert any(line.startswith("RUN WARP_ENV_ID=image /opt/warp/bin/warp build") for line in build)
 
 
 def test_runtime_user_port_healthcheck_and_start():

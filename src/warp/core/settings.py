@@ -419,6 +419,10 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("services", _to_services, {}, "Side services the bundled server's master runs beside its workers, restarts when they die and stops after them: NAME=COMMAND (flag: repeat; env: one per line; a mapping in warp.yaml).", flag="--service", commands=("start", SERVER), metavar="NAME=COMMAND", example="warmer=sleep 30"),
     # -- warp image
     Setting("base_image", _to_str, None, "Base image for `warp image` (default python:X.Y-slim for the detected version).", flag="--base-image", group="image"),
+    Setting("source_date_epoch", _to_count, None, "Seconds since 1970 that every time in the image is set to (default: the last commit's time; now outside git).", env=("SOURCE_DATE_EPOCH",), flag="--source-date-epoch", group="image", metavar="SECONDS", default_doc="last commit", example="1700000000"),
+    Setting("push", _to_bool, False, "Push the image to the registry its name names, with the Docker config's credentials, and print its digest.", flag="--push", group="image"),
+    Setting("sbom", _to_str, None, "Also write the image's SBOM (CycloneDX JSON) to this file.", flag="--sbom", group="image", cwd_path=True, metavar="FILE", example="sbom.cdx.json"),
+    Setting("no_cache", _to_bool, False, "Build every layer of the image again instead of reusing the engine's cache.", flag="--no-cache", group="image"),
     # -- warp deploy (Docker Swarm) and warp manifest kubernetes; in warp.yaml
     # also as a `deploy:` mapping without the prefix (deploy: {scale: {web: 2}}).
     Setting("deploy_image", _to_str, None, "Image the services run (default: the deploy's NAME, as `warp image NAME` tags it).", flag="--image", group="deploy"),

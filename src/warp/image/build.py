@@ -8,20 +8,18 @@ failure leaves no image tagged with the name asked for.
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 import os
 import re
-import subprocess
 import sys
 import time
-
-import warp
+from typing import Optional
 
 from warp.app.python import wanted_python
 from warp.core.errors import UsageError, WarpError
 from warp.core.project import open_project
 from warp.image import context as ctx
+from warp.image import labels as labels_mod
 from warp.image import pipconf, render, wheel
 
 ENTRYPOINT = Path(__file__).with_name("entrypoint.sh")
@@ -45,13 +43,26 @@ class ImageResult:
     size: int  # bytes, as the engine reports
     base_image: str
     port: int = 8080
-    timings: dict = field(default_factory=dict)  # seconds: context, build, total
+    timings: dict = field(default_factory=dict)  # seconds: context, build, assemble, push, total
     labels: dict = field(default_factory=dict)
+    digest: Optional[str] = None  # the registry's manifest digest, when pushed
+    source_date_epoch: int = 0
+    sbom: Optional[str] = None  # the file the SBOM was written to
+
+    @property
+    def pushed(self):
+        """name@digest, the reference that always pulls this very image."""
+        if not self.digest:
+            return None
+        repository = self.tags[0].rsplit(":", 1)[0] if ":" in self.tags[0].rsplit("/", 1)[-1] else self.tags[0]
+        return f"{repository}@{self.digest}"
 
     def as_dict(self):
         return {
             "id": self.id, "tags": self.tags, "size": self.size, "port": self.port,
             "base_image": self.base_image, "timings": self.timings, "labels": self.labels,
+            "digest": self.digest, "pushed": self.pushed, "source_date_epoch": self.source_date_epoch,
+            "sbom": self.sbom,
         }
 
 
@@ -143,34 +154,43 @@ def ensure_base_image(client, base_image):
         ) from None
 
 
-def _git(app_dir, *args):
+# Engine API version from which HEALTHCHECK knows --start-interval.
+START_INTERVAL_API = (1, 44)
+START_INTERVAL = 1  # seconds between checks during the start period
+# Label the engine puts on the image its builder makes (warp's layer cache),
+# so that the one a new build replaces can be removed.
+BUILDER_LABEL = "warp.image.builder-for"
+SBOM_REQUIREMENTS = ("cyclonedx-bom>=7.5,<8",)
+
+
+def api_version(client) -> tuple:
+    """The engine's API version as a tuple of ints, e.g. (1, 41); (0,) when it does not say."""
     try:
-        proc = subprocess.run(["git", "-C", str(app_dir), *args], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    out = proc.stdout.strip()
-    return out if proc.returncode == 0 and out else None
+        text = str(client.version().get("ApiVersion", ""))
+        return tuple(int(part) for part in text.split("."))
+    except Exception:  # an engine that cannot say is treated as the oldest
+        return (0,)
 
 
-def _without_credentials(url):
-    # https://user:token@host/repo -> https://host/repo: labels are public.
-    return re.sub(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", r"\1", url)
+def start_interval_for(version: tuple):
+    """Seconds between health checks during the start period, or None where the engine has none."""
+    return START_INTERVAL if tuple(version) >= START_INTERVAL_API else None
 
 
-def oci_labels(app_dir, name, now=None):
-    """OCI annotations: source and revision (from git when present), created, title, warp's version."""
-    now = now or datetime.now(timezone.utc)
-    labels = {
-        "org.opencontainers.image.created": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "org.opencontainers.image.title": name.rsplit("/", 1)[-1].split(":", 1)[0],
-        "warp.version": warp.__version__,
-    }
-    remote = _git(app_dir, "config", "--get", "remote.origin.url")
-    labels["org.opencontainers.image.source"] = _without_credentials(remote) if remote else Path(app_dir).resolve().as_uri()
-    revision = _git(app_dir, "rev-parse", "HEAD")
-    if revision:
-        labels["org.opencontainers.image.revision"] = revision
-    return labels
+def start_period(environ) -> int:
+    """The health check's grace period: the bundled server's startup timeout
+    (the time a worker may take to import the app), plus 10 s for the master."""
+    from warp.core.settings import BY_NAME
+
+    setting = BY_NAME["startup_timeout"]
+    timeout = float(setting.default)
+    for name in reversed(setting.env_names):  # WARP_STARTUP_TIMEOUT wins, as everywhere
+        if environ.get(name):
+            try:
+                timeout = float(setting.parse(environ[name]))
+            except (ValueError, TypeError):
+                pass  # the server itself will say what is wrong with it
+    return int(max(timeout, 0)) + 10
 
 
 @dataclass(frozen=True)
@@ -182,23 +202,32 @@ class Prepared:
     context: object  # context.Context
     labels: dict
     not_forwarded: tuple = ()  # host pip settings that mean nothing in a container
+    source_date_epoch: int = 0
+    start_interval: Optional[int] = None
 
 
-def prepare(app_dir=".", name="app", base_image=None, environ=None):
-    """Everything the engine needs, made without the engine."""
+def prepare(app_dir=".", name="app", base_image=None, environ=None, engine_api=(0,), base_image_id="",
+            source_date_epoch=None):
+    """Everything the engine needs, made without the engine.
+
+    ``engine_api`` is the engine's API version (it decides the health check's
+    start interval), ``base_image_id`` the base's ID for the SBOM.
+    """
     reference = check_name(name)
     environ = dict(os.environ if environ is None else environ)
-    project = open_project(app_dir, environ=environ, flags={"base_image": base_image})
+    project = open_project(app_dir, environ=environ,
+                           flags={"base_image": base_image, "source_date_epoch": source_date_epoch})
     config = project.config
-    if config.base_image:
-        base = check_base_image(config.base_image, config.source("base_image"))
-    else:
-        base = default_base_image(wanted_python(project).version)
+    base = resolve_base_image(project)
 
     patterns = ctx.ignore_patterns(project.root, project.venv)
     deps = ctx.dependency_files(project.root, config.package_manager, set(ctx.app_paths(project.root, patterns)))
     pip_files = pipconf.build_files(pipconf.read_pip_config(environ))
-    labels = oci_labels(project.root, reference)
+    facts_git = labels_mod.git_facts(project.root)
+    epoch = labels_mod.source_date_epoch(facts_git, config.source_date_epoch)
+    labels = labels_mod.oci_labels(facts_git, reference, epoch)
+    labels[labels_mod.SBOM] = render.SBOM_PATH
+    interval = start_interval_for(engine_api)
     facts = render.ImageFacts(
         base_image=base,
         port=config.port,
@@ -207,53 +236,169 @@ def prepare(app_dir=".", name="app", base_image=None, environ=None):
         no_prefetch_reason=deps.reason,
         build_env=pip_files.environment,
         labels=labels,
+        source_date_epoch=epoch,
+        base_image_id=base_image_id,
+        title=labels[labels_mod.TITLE],
+        start_period=start_period(project.environ),
+        start_interval=interval,
     )
     dockerfile = render.render(facts)
     wheel_name, wheel_bytes = wheel.build_wheel()
     warp_files = {f"build/{n}": data for n, data in pip_files.files.items()}
     warp_files["build/warp-requirements.txt"] = ("\n".join(wheel.requirements()) + "\n").encode()
+    warp_files["build/sbom-requirements.txt"] = ("\n".join(SBOM_REQUIREMENTS) + "\n").encode()
     warp_files[f"wheel/{wheel_name}"] = wheel_bytes
     warp_files["entrypoint.sh"] = (ENTRYPOINT.read_bytes(), 0o755)
     context = ctx.make_context(project.root, dockerfile, warp_files, patterns)
-    return Prepared(reference, base, config.port, dockerfile, context, labels, pip_files.dropped)
+    return Prepared(reference, base, config.port, dockerfile, context, labels, pip_files.dropped, epoch, interval)
 
 
-def build_image(app_dir=".", name="app", base_image=None, environ=None, client=None, no_cache=False):
+def resolve_base_image(project) -> str:
+    """The base image the settings name, else python:X.Y-slim for the app's Python."""
+    config = project.config
+    if config.base_image:
+        return check_base_image(config.base_image, config.source("base_image"))
+    return default_base_image(wanted_python(project).version)
+
+
+def build_image(app_dir=".", name="app", base_image=None, environ=None, client=None, no_cache=None,
+                push=None, sbom=None, source_date_epoch=None):
     """Build the image; yields progress lines, returns an ImageResult.
 
-    ``no_cache`` rebuilds every layer (the base image is reused as it is).
+    ``no_cache`` rebuilds every layer (the base image is reused as it is);
+    ``push`` pushes the image to the registry its name names; ``sbom`` is a
+    file to write the image's SBOM to; ``source_date_epoch`` overrides the
+    last commit's time as the time of everything in the image.
     """
+    from warp.image.assemble import assemble
+
     started = time.monotonic()
-    plan = prepare(app_dir, name, base_image, environ)
+    reference = check_name(name)
+    environ = dict(os.environ if environ is None else environ)
+    # Values given here count as flags: warp.yaml and WARP_* fill what they leave out.
+    project = open_project(app_dir, environ=environ, flags={
+        "base_image": base_image, "no_cache": no_cache, "push": push, "sbom": sbom,
+        "source_date_epoch": source_date_epoch})
+    config = project.config
+    no_cache, push, sbom = config.no_cache, config.push, config.sbom
+    base = resolve_base_image(project)
+    client = client or connect(environ)
+    yield from ensure_base_image(client, base)
+    base_id = client.images.get(base).id
+    plan = prepare(app_dir, reference, base_image, environ, engine_api=api_version(client),
+                   base_image_id=base_id, source_date_epoch=source_date_epoch)
     context_seconds = time.monotonic() - started
     yield f"context: {plan.context.app_files} files from the app, {len(plan.context.data) / 1e6:.1f} MB"
     if plan.not_forwarded:
         yield "pip settings of this host left out of the build (local paths): " + ", ".join(plan.not_forwarded)
+    if plan.start_interval is None:
+        yield "health check without a start interval: the engine's API is older than 1.44, so the first check comes after 30 s"
 
-    client = client or connect(environ)
-    yield from ensure_base_image(client, plan.base_image)
     yield f"building {plan.reference} on {plan.base_image}"
     build_started = time.monotonic()
-    image_id = yield from _stream_build(client, plan.context.data, plan.reference, no_cache)
+    built_id = yield from _stream_build(client, plan.context.data, None, no_cache,
+                                        labels={BUILDER_LABEL: plan.reference})
     build_seconds = time.monotonic() - build_started
 
-    image = client.images.get(image_id)
+    yield f"assembling {plan.reference}: the final stage as one layer, every time set to {labels_mod.iso(plan.source_date_epoch)}"
+    assemble_started = time.monotonic()
+    assembled = assemble(client, built_id, plan.base_image, plan.reference, plan.source_date_epoch, plan.labels,
+                         drop_labels=(BUILDER_LABEL,),
+                         created_by=f"warp image {warp_version()}: Dockerfile.template's final stage on {plan.base_image}")
+    _remove_replaced_builders(client, plan.reference, built_id)
+    timings = {"context": round(context_seconds, 3), "build": round(build_seconds, 3),
+               "assemble": round(time.monotonic() - assemble_started, 3)}
+
+    digest = None
+    if push:
+        yield f"pushing {plan.reference}"
+        push_started = time.monotonic()
+        from warp.image.registry import push_image
+        digest = yield from push_image(client, plan.reference)
+        timings["push"] = round(time.monotonic() - push_started, 3)
+    if sbom:
+        write_sbom(client, assembled.id, sbom)
+
+    image = client.images.get(assembled.id)
+    timings["total"] = round(time.monotonic() - started, 3)
     return ImageResult(
         id=image.id,
         tags=sorted(image.tags),
         size=image.attrs.get("Size", 0),
         base_image=plan.base_image,
         port=plan.port,
-        timings={
-            "context": round(context_seconds, 3),
-            "build": round(build_seconds, 3),
-            "total": round(time.monotonic() - started, 3),
-        },
+        timings=timings,
         labels=plan.labels,
+        digest=digest,
+        source_date_epoch=plan.source_date_epoch,
+        sbom=str(sbom) if sbom else None,
     )
 
 
-def _stream_build(client, data, reference, no_cache=False):
+def warp_version() -> str:
+    from warp import __version__
+
+    return __version__
+
+
+def _remove_replaced_builders(client, reference, keep):
+    """Remove the builder images earlier builds of ``reference`` left (with their
+    untagged parents no other image needs), keeping ``keep``: the layer cache."""
+    import docker
+
+    try:
+        olds = client.images.list(filters={"label": f"{BUILDER_LABEL}={reference}", "dangling": True})
+    except docker.errors.APIError:
+        return
+    for old in olds:
+        if old.id != keep:
+            try:
+                client.images.remove(old.id)
+            except docker.errors.APIError:
+                pass  # a container still uses it, or another build does: leave it
+
+
+def read_sbom(client, image_id) -> bytes:
+    """The SBOM an image made by warp carries, as bytes."""
+    import io
+    import tarfile
+
+    import docker
+
+    image = client.images.get(image_id)
+    path = (image.attrs.get("Config") or {}).get("Labels", {}).get(labels_mod.SBOM)
+    if not path:
+        raise WarpError(f"image {image_id[:19]} has no {labels_mod.SBOM} label", "build it with warp image")
+    container = client.containers.create(image.id, command=["true"])
+    try:
+        chunks, _ = container.get_archive(path)
+        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+            member = next(m for m in tar.getmembers() if m.isfile())
+            handle = tar.extractfile(member)
+            if handle is None:
+                raise StopIteration
+            return handle.read()
+    except (docker.errors.APIError, StopIteration):
+        raise WarpError(f"image {image_id[:19]} has no SBOM at {path}", "build it again with warp image") from None
+    finally:
+        container.remove(force=True)
+
+
+def write_sbom(client, image_id, target):
+    """Write the image's SBOM to ``target`` whole, or not at all."""
+    data = read_sbom(client, image_id)
+    target = Path(target)
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        partial.write_bytes(data)
+        os.replace(partial, target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise UsageError(f"cannot write the SBOM to {target}: {exc.strerror or exc}",
+                         "give --sbom a file in a folder that exists and you can write") from None
+
+
+def _stream_build(client, data, reference, no_cache=False, labels=None):
     """Run the build, yield its lines, return the image id; WarpError on failure."""
     import docker
 
@@ -261,7 +406,7 @@ def _stream_build(client, data, reference, no_cache=False):
     try:
         stream = client.api.build(
             fileobj=data, custom_context=True, tag=reference,
-            rm=True, forcerm=True, pull=False, decode=True, nocache=no_cache,
+            rm=True, forcerm=True, pull=False, decode=True, nocache=no_cache, labels=labels,
         )
         for event in stream:
             if "error" in event:

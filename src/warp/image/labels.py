@@ -19,6 +19,7 @@ label is public, so it carries neither a local path nor credentials.
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+import os
 import re
 import subprocess
 import time
@@ -90,7 +91,7 @@ class GitFacts:
         return self.commit + ("-dirty" if self.dirty else "")
 
 
-def git_facts(app_dir) -> GitFacts:
+def git_facts(app_dir: "str | os.PathLike[str]") -> GitFacts:
     """What git knows about ``app_dir``; empty when it is no work tree (or git is absent)."""
     app_dir = Path(app_dir)
     commit = _git(app_dir, "rev-parse", "--verify", "--quiet", "HEAD")

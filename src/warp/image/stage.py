@@ -7,6 +7,7 @@ copies the same from one build of a commit to the next, and describes it:
 1. the build record (``.warp/build.json``) gets the source date for its
    times and zero for its durations: ``warp start`` reads it for its facts,
    never for those;
+   each distribution's RECORD loses its bytecode lines and is sorted;
 2. the SBOM: ``cyclonedx-py environment`` (from its own virtualenv, which the
    final stage never copies) lists the app's environment as CycloneDX JSON;
    warp adds each distribution's hash, the base image and itself, and checks
@@ -17,7 +18,6 @@ copies the same from one build of a commit to the next, and describes it:
 """
 
 import argparse
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -25,6 +25,7 @@ import re
 import subprocess
 import sys
 from datetime import datetime, timezone
+from typing import Any, Dict, List, Optional
 
 # Per distribution of the app's environment: canonical name -> (version, sha256 of RECORD).
 # RECORD lists every installed file with its own SHA-256, so its hash stands
@@ -58,7 +59,7 @@ def _iso(epoch):
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def normalise_record(path, epoch):
+def normalise_record(path: "str | os.PathLike[str]", epoch: int) -> None:
     """Times in warp build's record become the source date; durations zero."""
     path = Path(path)
     if not path.is_file():
@@ -82,11 +83,26 @@ def normalise_record(path, epoch):
     path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
+def normalise_records(folders: List["str | os.PathLike[str]"]) -> None:
+    """Each installed distribution's RECORD without its bytecode lines, sorted.
+
+    Installers list the .pyc files they compiled in the order their workers
+    finished (virtualenv's seeding of pip does), and step 3 makes them again
+    anyway; pip's uninstall removes a module's bytecode without a line for it.
+    """
+    for folder in folders:
+        for record in sorted(Path(folder).rglob("*.dist-info/RECORD")):
+            lines = record.read_text(encoding="utf-8").splitlines()
+            kept = sorted({line for line in lines if line and not line.split(",", 1)[0].endswith((".pyc", ".pyo"))})
+            record.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+
 def _canonical(name):
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def make_sbom(tool, python, epoch, base_image, base_image_id, title, warp_version):
+def make_sbom(tool: str, python: str, epoch: int, base_image: str, base_image_id: str, title: str,
+              warp_version: str) -> Dict[str, Any]:
     """The CycloneDX document (a dict) of the environment of ``python``."""
     env = dict(os.environ, SOURCE_DATE_EPOCH=str(epoch), PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0")
     raw = subprocess.run(
@@ -120,13 +136,13 @@ def make_sbom(tool, python, epoch, base_image, base_image_id, title, warp_versio
     return bom
 
 
-def validate(tool, text):
+def validate(tool: str, text: str) -> None:
     """Exit with the schema's complaint when ``text`` is not valid CycloneDX."""
     python = str(Path(tool).with_name("python"))
     subprocess.run([python, "-c", _VALIDATE, SPEC_VERSION], input=text, text=True, check=True)
 
 
-def recompile(python, folders):
+def recompile(python: str, folders: List["str | os.PathLike[str]"]) -> None:
     """Every .pyc under ``folders`` made again, hash-checked, in a fixed order."""
     for folder in folders:
         for pyc in sorted(Path(folder).rglob("*.py[co]")):
@@ -141,7 +157,7 @@ def recompile(python, folders):
                    env=env, check=False)
 
 
-def main(argv=None):
+def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m warp.image.stage")
     parser.add_argument("--app", required=True)
     parser.add_argument("--venv", required=True)
@@ -158,6 +174,7 @@ def main(argv=None):
 
     app, python = Path(args.app), str(Path(args.venv) / "bin" / "python")
     normalise_record(app / ".warp" / "build.json", args.epoch)
+    normalise_records([app, args.warp_env])
     bom = make_sbom(args.sbom_tool, python, args.epoch, args.base_image, args.base_image_id, args.title, __version__)
     text = json.dumps(bom, indent=2, sort_keys=True) + "\n"
     validate(args.sbom_tool, text)
