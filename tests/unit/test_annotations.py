@@ -22,11 +22,8 @@ PENDING = [
     "warp.cli",
     "warp.image.build",
     "warp.image.render",
-    "warp.runtime.server.arbiter",
-    "warp.runtime.server.body",
     "warp.runtime.server.connection",
     "warp.runtime.server.worker",
-    "warp.runtime.server.wsgi",
 ]
 
 

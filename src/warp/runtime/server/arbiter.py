@@ -34,6 +34,7 @@ from typing import Any, Callable, Dict, List, Optional
 from warp.runtime import proctitle
 from warp.runtime.server import scoreboard as sb
 from warp.runtime.server.app import AppLoadError, load_app, prepare_path
+from warp.runtime.server.config import ServerConfig
 from warp.runtime.server.log import ServerLog
 from warp.runtime.server.services import Services
 from warp.runtime.server.sockets import BindError, bind_all
@@ -80,7 +81,7 @@ class Arbiter:
     SIGNALS = (signal.SIGHUP, signal.SIGQUIT, signal.SIGINT, signal.SIGTERM, signal.SIGTTIN,
                signal.SIGTTOU, signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH, signal.SIGCHLD)
 
-    def __init__(self, config, log: Optional[ServerLog] = None) -> None:
+    def __init__(self, config: ServerConfig, log: Optional[ServerLog] = None) -> None:
         self.config = config
         self.log = log or ServerLog.from_config(config)
         self.pid = os.getpid()

@@ -14,7 +14,7 @@ import tempfile
 import typing
 
 from warp.runtime.server import grammar
-from warp.runtime.server.http import BadRequest, ContentTooLarge, FieldsTooLarge, Limits
+from warp.runtime.server.http import BadRequest, ContentTooLarge, FieldsTooLarge, Limits, Request
 
 # Bodies up to this size stay in memory; larger ones spill to an anonymous temp file
 # (every connection of a worker may be receiving a body at the same time).
@@ -33,7 +33,7 @@ class BodyBuffer:
         self._file: typing.Optional[typing.IO[bytes]] = None
         self.size = 0
 
-    def write(self, data) -> None:
+    def write(self, data: bytes) -> None:
         self.size += len(data)
         if self._file is not None:
             self._file.write(data)
@@ -44,7 +44,7 @@ class BodyBuffer:
             self._file.write(self._mem)
             self._mem = bytearray()
 
-    def finish(self):
+    def finish(self) -> typing.IO[bytes]:
         """Return a readable binary file positioned at the start of the body."""
         if self._file is not None:
             self._file.seek(0)
@@ -60,8 +60,12 @@ class CountingSink:
     def __init__(self) -> None:
         self.size = 0
 
-    def write(self, data) -> None:
+    def write(self, data: bytes) -> None:
         self.size += len(data)
+
+
+# Where a receiver puts the body it decodes.
+Sink = typing.Union[BodyBuffer, CountingSink]
 
 
 class FixedReceiver:
@@ -69,12 +73,12 @@ class FixedReceiver:
 
     __slots__ = ("remaining", "body", "done")
 
-    def __init__(self, length: int, body=None) -> None:
+    def __init__(self, length: int, body: Sink | None = None) -> None:
         self.remaining = length
-        self.body = BodyBuffer() if body is None else body
+        self.body: Sink = BodyBuffer() if body is None else body
         self.done = length == 0
 
-    def feed(self, buf) -> int:
+    def feed(self, buf: bytes) -> int:
         take = min(len(buf), self.remaining)
         if take:
             self.body.write(buf[:take])
@@ -92,15 +96,15 @@ class ChunkedReceiver:
 
     __slots__ = ("limits", "body", "done", "_state", "_left", "_trailers")
 
-    def __init__(self, limits: Limits, body=None) -> None:
+    def __init__(self, limits: Limits, body: Sink | None = None) -> None:
         self.limits = limits
-        self.body = BodyBuffer() if body is None else body
+        self.body: Sink = BodyBuffer() if body is None else body
         self.done = False
         self._state = _SIZE
         self._left = 0
         self._trailers = 0
 
-    def feed(self, buf) -> int:
+    def feed(self, buf: bytes) -> int:
         pos = 0
         end = len(buf)
         while pos < end and not self.done:
@@ -183,8 +187,8 @@ class RequestReader:
         self.limits = limits
         self.buf = b""
         self.heads = HeadReader(limits)
-        self.request = None
-        self.receiver = None
+        self.request: Request | None = None
+        self.receiver: FixedReceiver | ChunkedReceiver | None = None
         self.continue_due = False
 
     def feed(self, data: bytes) -> None:
@@ -194,7 +198,7 @@ class RequestReader:
     def in_body(self) -> bool:
         return self.request is not None
 
-    def next(self):
+    def next(self) -> tuple[Request, Sink | None] | None:
         if self.request is None:
             if not self.buf:
                 return None
@@ -209,12 +213,14 @@ class RequestReader:
             self.receiver = ChunkedReceiver(self.limits) if req.chunked \
                 else FixedReceiver(req.content_length)
             self.continue_due = req.expect_continue
-        used = self.receiver.feed(self.buf)
+        receiver = self.receiver
+        assert receiver is not None  # set together with self.request, just above or on an earlier call
+        used = receiver.feed(self.buf)
         if used:
             self.buf = self.buf[used:]
-        if not self.receiver.done:
+        if not receiver.done:
             return None
-        req, body = self.request, self.receiver.body
+        req, body = self.request, receiver.body
         self.request = self.receiver = None
         self.continue_due = False
         return req, body

@@ -16,21 +16,11 @@ import mimetypes
 import os
 import stat
 from email.utils import parsedate_to_datetime
-from typing import Iterable, Mapping, Optional, Protocol, Tuple, Union
+from typing import Iterable, Mapping, Optional, Tuple, Union
 from urllib.parse import unquote_to_bytes
 
 from warp.runtime.server.http import Request
-from warp.runtime.server.wsgi import date_header, http_date
-
-
-class Client(Protocol):
-    """What serving a static file needs of the connection it answers on."""
-
-    def should_close(self) -> bool: ...
-
-    def send(self, data: bytes) -> None: ...
-
-    def sendfile(self, fd: int, offset: int, count: int) -> int: ...
+from warp.runtime.server.wsgi import Client, date_header, http_date
 
 log = logging.getLogger("warp.runtime.server")
 

@@ -13,7 +13,28 @@ import os
 import re
 import sys
 import time
+from typing import IO, Any, Callable, Iterable, Optional, Protocol, Union
 from urllib.parse import unquote_to_bytes
+
+from warp.runtime.server.body import BodyBuffer
+from warp.runtime.server.config import ServerConfig
+from warp.runtime.server.http import Request
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Callable[[bytes], None]]
+WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+# A socket address as the socket module gives it: (host, port[, ...]) or a UNIX path.
+SockAddr = Union[tuple, str]
+
+
+class Client(Protocol):
+    """What answering a request needs of the connection it came on."""
+
+    def should_close(self) -> bool: ...
+
+    def send(self, data: bytes) -> None: ...
+
+    def sendfile(self, fd: int, offset: int, count: int) -> int: ...
 
 log = logging.getLogger("warp.runtime.server")
 
@@ -29,7 +50,7 @@ class FileWrapper:
     """`wsgi.file_wrapper`: iterable over a file; sent with `os.sendfile` when the
     file is a regular file with a descriptor."""
 
-    def __init__(self, filelike, blksize: int = 8192) -> None:
+    def __init__(self, filelike: IO[bytes], blksize: int = 8192) -> None:
         self.filelike = filelike
         self.blksize = blksize
         if hasattr(filelike, "close"):
@@ -122,7 +143,7 @@ class EnvironBuilder:
 
     __slots__ = ("base", "script_name", "trust_proxy", "trusted", "server_name", "server_port")
 
-    def __init__(self, config, sock_name, peer, multithread: bool) -> None:
+    def __init__(self, config: ServerConfig, sock_name: SockAddr, peer: SockAddr, multithread: bool) -> None:
         if isinstance(sock_name, tuple):
             self.server_name, self.server_port = str(sock_name[0]), str(sock_name[1])
         else:
@@ -154,7 +175,8 @@ class EnvironBuilder:
             "SERVER_PORT": self.server_port,
         }
 
-    def build(self, req, body, stream=None, length: int | None = None) -> dict | None:
+    def build(self, req: Request, body: Optional[BodyBuffer], stream: Optional[IO[bytes]] = None,
+              length: int | None = None) -> Environ | None:
         """The environ for `req`, or None when its path is outside the mount prefix.
 
         `body` is a whole received body (`BodyBuffer`, blocking driver) or None; the
@@ -270,7 +292,7 @@ class Response:
     __slots__ = ("conn", "req", "status", "code", "headers", "head_sent", "chunked",
                  "remaining", "bytes_sent", "no_body", "keep_alive", "app_length")
 
-    def __init__(self, conn, req) -> None:
+    def __init__(self, conn: Client, req: Request) -> None:
         self.conn = conn
         self.req = req
         self.status: str | None = None
@@ -286,7 +308,8 @@ class Response:
 
     # -- PEP 3333 callables --
 
-    def start_response(self, status, headers, exc_info=None):
+    def start_response(self, status: str, headers: list[tuple[str, str]],
+                       exc_info: Optional[tuple] = None) -> Callable[[bytes], None]:
         if exc_info is not None:
             try:
                 if self.head_sent:
@@ -312,7 +335,7 @@ class Response:
         self.headers = headers
         return self.write
 
-    def write(self, data) -> None:
+    def write(self, data: bytes) -> None:
         if self.status is None:
             raise AppError("write() before start_response")
         if not self.head_sent:
@@ -419,7 +442,7 @@ class Response:
             self.conn.send(body)
             self.bytes_sent += len(body)
 
-    def run(self, app, environ) -> None:
+    def run(self, app: WSGIApp, environ: Environ) -> None:
         """Call the app and send everything it returns."""
         result = app(environ, self.start_response)
         try:
