@@ -10,7 +10,7 @@ own export does.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 import re
 
 from warp.app.package_manager import PROJECT_FILES
@@ -176,7 +176,7 @@ def _select_by_groups(packages, groups, extras):
     return chosen
 
 
-def requirements(root, groups=(), extras=()):
+def requirements(root: Path, groups: Sequence[str] = (), extras: Sequence[str] = ()) -> lockfile.Requirements:
     """lockfile.Requirements for the poetry.lock in ``root``."""
     lock = load_toml(root / "poetry.lock", error=BuildError)
     pyproject = load_toml(root / "pyproject.toml", error=BuildError) if (root / "pyproject.toml").is_file() else {}

@@ -60,6 +60,13 @@ def test_public_functions_are_annotated():
     assert {module: names for module, names in missing.items() if names} == {}
 
 
+def test_shipped_buildpacks_are_annotated():
+    from support.paths import REPO
+
+    missing = {str(path): unannotated(path) for path in sorted((REPO / "buildpacks").glob("*/buildpack.py"))}
+    assert {path: names for path, names in missing.items() if names} == {}
+
+
 @pytest.mark.xfail(strict=True, reason="module not annotated yet; remove it from PENDING once it is")
 @pytest.mark.parametrize("module", PENDING)
 def test_pending_module_is_annotated(module):

@@ -7,6 +7,7 @@ from warp.core.errors import ConfigError
 from warp.core.project import open_project
 
 from support import write
+from support.layers import LAYERS, imports_of, layer_of, module_files
 
 TOY = '''
 from warp.build.buildpacks import Buildpack, applies, does_not_apply
@@ -69,3 +70,13 @@ def test_a_broken_buildpack_is_one_line_naming_its_folder(tmp_path, code, said):
     text = str(info.value)
     assert said in text and str(tmp_path / "bad") in text and "\n" not in text
     assert not (tmp_path / "bad" / "__pycache__").exists()
+
+
+def test_shipped_buildpacks_import_only_build_and_the_layers_below():
+    # A buildpack runs inside `warp build`: it may use build/, app/, core/ and runtime/, never launch/ or above.
+    known = module_files()
+    allowed = set(LAYERS[LAYERS.index("build"):])
+    for path in sorted(warp_buildpacks_dir().glob("*/buildpack.py")):
+        for imp in imports_of(f"buildpacks.{path.parent.name}", path, known):
+            if imp.imported.startswith("warp"):
+                assert layer_of(imp.imported) in allowed, f"{path}:{imp.line} imports {imp.imported}"
