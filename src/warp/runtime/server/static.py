@@ -19,6 +19,7 @@ from email.utils import parsedate_to_datetime
 from typing import Iterable, Mapping, Optional, Tuple, Union
 from urllib.parse import unquote_to_bytes
 
+from warp.core.settings import ConfigError
 from warp.runtime.server.http import Request
 from warp.runtime.server.wsgi import Client, date_header, http_date
 
@@ -41,8 +42,9 @@ _CHARSET_TYPES = ("text/", "application/json", "application/xml", "application/m
 _ENCODINGS = (("br", ".br"), ("gzip", ".gz"))
 
 
-class StaticConfigError(ValueError):
-    """A static map entry that cannot be used."""
+class StaticConfigError(ConfigError):
+    """A static map entry that cannot be used (given to StaticFiles directly, not
+    through the static setting, whose parser refuses it first)."""
 
 
 def content_type(name: str) -> str:
