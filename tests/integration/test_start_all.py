@@ -32,6 +32,19 @@ SCRIPTS = {
     "stubborn.py": ("import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('stubborn up')\n"
                     "while True:\n    time.sleep(0.2)\n"),
 }
+# Leaves an orphan: its child forks a grandchild that outlives the child by a moment.
+SCRIPTS["orphaner.py"] = (
+    "import os, sys, time\n"
+    "child = os.fork()\n"
+    "if child == 0:\n"
+    "    if os.fork() == 0:\n"
+    "        print('orphan pid', os.getpid(), flush=True)\n"
+    "        time.sleep(1.5)\n"
+    "    os._exit(0)\n"
+    "os.waitpid(child, 0)\n"
+    "while True:\n"
+    "    time.sleep(0.2)\n"
+)
 WORKER = "python worker.py"
 CLOCK = "python clock.py"
 RELEASE = "python -u -c \"open('released', 'a').write('x'); print('releasing')\""
@@ -258,3 +271,16 @@ def test_several_types_without_all_is_a_usage_error(built_app: Path) -> None:
     procfile(built_app, worker=WORKER, clock=CLOCK)
     result = support.warp("start", "worker", "clock", cwd=built_app)
     support.one_error_line(result, 2, "--all")
+
+
+def test_orphans_of_a_type_are_adopted_and_reaped(built_app: Path, run) -> None:
+    procfile(built_app, orphaner="python orphaner.py")
+    app = run("orphaner")
+    orphan = pid_in(app.wait_line("orphaner.1 |", "orphan pid"))
+    status = Path(f"/proc/{orphan}/status").read_text()
+    parent = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
+    assert parent == app.process.pid  # warp is its subreaper
+    # Once it exits warp reaps it: no zombie is left behind.
+    support.wait_for(lambda: not Path(f"/proc/{orphan}").exists(), timeout=15, what="the orphan reaped")
+    app.signal(signal.SIGTERM)
+    assert app.wait() == 0
