@@ -97,3 +97,12 @@ def test_config_keeps_settings_drops_intermediates_and_sets_every_time():
     assert config["history"][0] == {"created": "2020-01-01T00:00:00Z", "comment": "base"}
     assert config["history"][1]["created"] == "2023-11-14T22:13:20Z" and len(config["history"]) == 2
     assert config["rootfs"] == {"type": "layers", "diff_ids": ["sha256:base", "sha256:new"]}
+
+
+def test_start_interval_goes_into_the_health_check_where_given():
+    raw = {"config": {"Healthcheck": {"Test": ["CMD", "warp", "health"], "StartPeriod": 70 * 10**9}}, "history": []}
+    plain = image_config(raw, 0, [], "sha256:new", EPOCH, {}, "warp image")
+    assert "StartInterval" not in plain["config"]["Healthcheck"]
+    quick = image_config(raw, 0, [], "sha256:new", EPOCH, {}, "warp image", start_interval=1)
+    assert quick["config"]["Healthcheck"] == {"Test": ["CMD", "warp", "health"], "StartPeriod": 70 * 10**9,
+                                              "StartInterval": 10**9}

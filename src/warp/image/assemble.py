@@ -12,7 +12,8 @@ cache keeps rebuilds fast), then assembles the image that gets the name:
   user and group names dropped (the numeric owners stay), hard links made
   plain files, extended attributes kept;
 * a config with the built image's settings (user, entrypoint, environment,
-  labels, health check), the source date for every time, the base's
+  labels, health check, plus its start interval where the engine has one),
+  the source date for every time, the base's
   history and one history entry for that layer, and nothing that names an
   intermediate image.
 
@@ -244,10 +245,13 @@ def merge_layers(paths: List[str], out: Any, epoch: int) -> None:
 
 
 def image_config(raw: dict, base_history: int, base_layers: List[str], layer: str, epoch: int, labels: dict,
-                 created_by: str, drop_labels: Tuple[str, ...] = ()) -> dict:
-    """The assembled image's config from the built one's."""
+                 created_by: str, drop_labels: Tuple[str, ...] = (), start_interval: Optional[int] = None) -> dict:
+    """The assembled image's config from the built one's; ``start_interval``
+    (seconds) goes into its health check."""
     config = {key: value for key, value in raw.items() if key not in _DROPPED_TOP}
     settings = {key: value for key, value in (raw.get("config") or {}).items() if key not in _DROPPED_CONFIG}
+    if start_interval and isinstance(settings.get("Healthcheck"), dict):
+        settings["Healthcheck"] = dict(settings["Healthcheck"], StartInterval=int(start_interval) * 10**9)
     merged = {**(settings.get("Labels") or {}), **labels}
     settings["Labels"] = {key: merged[key] for key in sorted(merged) if key not in drop_labels}
     config["config"] = settings
@@ -261,7 +265,7 @@ def image_config(raw: dict, base_history: int, base_layers: List[str], layer: st
 
 def assemble(client: Any, built_id: str, base_image: str, reference: str, epoch: int, labels: dict,
              created_by: str = "warp image", drop_labels: Tuple[str, ...] = (),
-             workdir: Optional[str] = None) -> Assembled:
+             start_interval: Optional[int] = None, workdir: Optional[str] = None) -> Assembled:
     """Load ``reference``: the base's layers, plus one normalised layer holding
     what ``built_id`` adds to them, under a normalised config."""
     base = client.images.get(base_image)
@@ -281,7 +285,8 @@ def assemble(client: Any, built_id: str, base_image: str, reference: str, epoch:
             writer = _HashingWriter(target)
             merge_layers([files[diff_id] for diff_id in ours], writer, epoch)
         layer = "sha256:" + writer.digest.hexdigest()
-        config = image_config(json.loads(raw), base_history, base_layers, layer, epoch, labels, created_by, drop_labels)
+        config = image_config(json.loads(raw), base_history, base_layers, layer, epoch, labels, created_by, drop_labels,
+                              start_interval)
         config_bytes = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
         image_id = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
         _load(client, folder, config_bytes, image_id, base_layers, layer, layer_path, reference)

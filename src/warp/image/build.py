@@ -240,7 +240,6 @@ def prepare(app_dir=".", name="app", base_image=None, environ=None, engine_api=(
         base_image_id=base_image_id,
         title=labels[labels_mod.TITLE],
         start_period=start_period(project.environ),
-        start_interval=interval,
     )
     dockerfile = render.render(facts)
     wheel_name, wheel_bytes = wheel.build_wheel()
@@ -303,7 +302,7 @@ def build_image(app_dir=".", name="app", base_image=None, environ=None, client=N
     yield f"assembling {plan.reference}: the final stage as one layer, every time set to {labels_mod.iso(plan.source_date_epoch)}"
     assemble_started = time.monotonic()
     assembled = assemble(client, built_id, plan.base_image, plan.reference, plan.source_date_epoch, plan.labels,
-                         drop_labels=(BUILDER_LABEL,),
+                         drop_labels=(BUILDER_LABEL,), start_interval=plan.start_interval,
                          created_by=f"warp image {warp_version()}: Dockerfile.template's final stage on {plan.base_image}")
     _remove_replaced_builders(client, plan.reference, built_id)
     timings = {"context": round(context_seconds, 3), "build": round(build_seconds, 3),

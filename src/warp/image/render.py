@@ -10,7 +10,6 @@ is left as written.
 from dataclasses import dataclass, field
 import json
 import re
-from typing import Optional
 
 from warp.core.errors import WarpError
 
@@ -52,10 +51,9 @@ class ImageFacts:
     # The base image's ID, for the SBOM (a tag may move; the ID names the content).
     base_image_id: str = ""
     title: str = "app"
-    # HEALTHCHECK: the grace period, and the interval of checks during it
-    # (None where the engine has no start interval: before API 1.44).
+    # HEALTHCHECK's grace period. (Its start interval is set in the config
+    # warp assembles, where the engine knows it: see warp.image.assemble.)
     start_period: int = 70
-    start_interval: Optional[int] = None
 
 
 def template_path():
@@ -127,7 +125,6 @@ def values(facts):
     """Every placeholder's text for ``facts``."""
     return {
         "start_period": str(int(facts.start_period)),
-        "start_interval": f" --start-interval={int(facts.start_interval)}s" if facts.start_interval else "",
         "sbom_path": SBOM_PATH,
         "sbom_dir": SBOM_DIR,
         "stage_args": _stage_args(facts),
