@@ -397,3 +397,45 @@ def test_as_pid_1_orphans_are_reaped_and_term_exits_0(server, start_base, shared
         assert started.process.wait(timeout=60) == 0, started.output()[-3000:]
     finally:
         started.kill()
+
+
+def _access_records(output):
+    """The JSON access-log lines in a server's output."""
+    records = []
+    for line in output.splitlines():
+        if line.startswith("{") and '"duration_us"' in line:
+            records.append(json.loads(line))
+    return records
+
+
+def test_bundled_server_and_waitress_write_the_same_access_log_shape(apps, envs, tmp_path):
+    """The same request through the bundled server and through waitress (run by the
+    shim): the same keys, the same values but for time, duration and pid."""
+    root, kind = apps["plain"]
+    seen = {}
+    for server in ("bundled", "waitress"):
+        port = free_port()
+        started = Started(root, ["--server", server, "--workers", "1", "--access-log-format", "json"],
+                          warp_env(envs.get(kind, server)), port, tmp_path)
+        try:
+            started.wait_ready("/")
+            assert fetch(port, "/nowhere%20here?a=1&b=two")[0] == 404
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                found = [r for r in _access_records(started.output()) if r["path"] == "/nowhere%20here"]
+                if found:
+                    break
+                time.sleep(0.1)
+            assert found, started.output()[-3000:]
+            assert started.terminate() == 0, started.output()[-3000:]
+        finally:
+            started.kill()
+        seen[server] = found[0]
+    bundled, waitress = seen["bundled"], seen["waitress"]
+    assert list(bundled) == list(waitress)
+    for record in (bundled, waitress):
+        assert record["time"].endswith("Z") and isinstance(record["duration_us"], int) and isinstance(record["pid"], int)
+    same = ("remote", "method", "path", "query", "protocol", "status", "bytes")
+    assert {k: bundled[k] for k in same} == {k: waitress[k] for k in same} == {
+        "remote": "127.0.0.1", "method": "GET", "path": "/nowhere%20here", "query": "a=1&b=two",
+        "protocol": "HTTP/1.1", "status": 404, "bytes": len(b"not here")}

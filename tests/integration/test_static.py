@@ -143,7 +143,7 @@ def test_real_server_serves_the_static_map_from_its_flag(tmp_path, static_root):
         resp = request(server.port, b"GET /assets/app.js HTTP/1.1\r\nHost: h\r\n\r\n")
         assert resp.status == 200 and resp.body == b"console.log(1)\n"
         assert request(server.port, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").body.startswith(b"hello v1")
-        assert '"GET /assets/app.js" 200' in wait_for_access(server, "/assets/app.js")
+        assert '"GET /assets/app.js HTTP/1.1" 200' in wait_for_access(server, "/assets/app.js")
 
 
 def wait_for_access(server, path):

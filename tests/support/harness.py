@@ -19,7 +19,7 @@ class RecordingTracker:
         self.finished: list = []
         self.closing = False
 
-    def request_started(self, method, path):
+    def request_started(self, method, path, query="", protocol=""):
         self.started.append((method, path))
 
     def request_finished(self, status, bytes_sent):

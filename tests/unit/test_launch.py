@@ -2,6 +2,7 @@
 
 import io
 import json
+import os
 import sys
 
 import pytest
@@ -138,9 +139,11 @@ def test_access_log_writes_one_common_line_per_response():
     assert b"".join(body) == b"abcde"
     body.close()
     line = stream.getvalue()
-    assert line.startswith("10.0.0.1 - - [") and line.endswith('"POST /x?q=1 HTTP/1.1" 201 5\n')
+    assert line.startswith("10.0.0.1 - - [") and '"POST /x?q=1 HTTP/1.1" 201 5 ' in line
+    assert line.endswith(f"s pid={os.getpid()}\n")
     stream = io.StringIO()
     body = AccessLog(app, "json", stream)({"REQUEST_METHOD": "GET", "PATH_INFO": "/"}, lambda s, h: None)
     list(body)
     body.close()
-    assert json.loads(stream.getvalue())["status"] == 201
+    record = json.loads(stream.getvalue())
+    assert (record["status"], record["path"], record["query"], record["bytes"]) == (201, "/", "", 5)

@@ -24,6 +24,9 @@ import signal
 import sys
 import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, TextIO
+from urllib.parse import quote
+
+from warp.runtime.accesslog import AccessRecord, format_line
 
 WSGIApp = Callable[..., Iterable[bytes]]
 ASGIApp = Callable[..., Any]
@@ -62,7 +65,7 @@ class AccessLog:
         self.stream = stream or sys.stdout
 
     def __call__(self, environ, start_response):
-        started = time.time()
+        started_at, started = time.time(), time.monotonic()
         seen = {"status": "-"}
 
         def recording_start_response(status, headers, exc_info=None):
@@ -70,22 +73,23 @@ class AccessLog:
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
         body = self.app(environ, recording_start_response)
-        return _LoggedBody(body, lambda sent: self.log(environ, seen["status"], sent, started))
+        return _LoggedBody(body, lambda sent: self.log(environ, seen["status"], sent, started_at, started))
 
-    def log(self, environ: Dict[str, Any], status: str, sent: int, started: float) -> None:
-        path = environ.get("PATH_INFO", "") + ("?" + environ["QUERY_STRING"] if environ.get("QUERY_STRING") else "")
-        if self.style == "json":
-            line = json.dumps({
-                "remote": environ.get("REMOTE_ADDR", "-"), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-                "method": environ.get("REQUEST_METHOD"), "path": path, "status": int(status) if status.isdigit() else status,
-                "bytes": sent, "duration_us": int((time.time() - started) * 1e6),
-            })
-        else:
-            stamp = time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(started))
-            request = f"{environ.get('REQUEST_METHOD')} {path} {environ.get('SERVER_PROTOCOL', 'HTTP/1.1')}"
-            line = f'{environ.get("REMOTE_ADDR", "-")} - - [{stamp}] "{request}" {status} {sent}'
+    def log(self, environ: Dict[str, Any], status: str, sent: int, started_at: float, started: float) -> None:
+        """Write the line for one response; ``started_at`` is time.time() and ``started`` time.monotonic() at its start."""
+        # The target as the client sent it, as the bundled server logs it; else rebuilt from the decoded parts.
+        target = environ.get("REQUEST_URI") or (
+            quote(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""), safe="/;=,~!$&'()*+@:")
+            + ("?" + environ["QUERY_STRING"] if environ.get("QUERY_STRING") else ""))
+        path, _, query = target.partition("?")
+        record = AccessRecord(
+            started=started_at, duration=time.monotonic() - started, remote=environ.get("REMOTE_ADDR") or "-",
+            method=environ.get("REQUEST_METHOD", ""), path=path, query=query,
+            protocol=environ.get("SERVER_PROTOCOL", ""), status=int(status) if status.isdigit() else 0,
+            bytes=sent, pid=os.getpid(),
+        )
         try:
-            self.stream.write(line + "\n")
+            self.stream.write(format_line(record, self.style) + "\n")
             self.stream.flush()
         except (OSError, ValueError):
             pass

@@ -35,7 +35,7 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 class NullTracker:
     """A tracker that records nothing (tests, simple embedding)."""
 
-    def request_started(self, method: str, path: str) -> None:
+    def request_started(self, method: str, path: str, query: str = "", protocol: str = "") -> None:
         pass
 
     def request_finished(self, status: int, bytes_sent: int) -> None:
@@ -192,7 +192,7 @@ class Connection:
         service = self.service
         tracker = self.tracker
         self.requests += 1
-        tracker.request_started(req.method, req.path)
+        tracker.request_started(req.method, req.path, req.query, req.version)
         status, sent, keep_alive = 500, 0, False
         try:
             static = service.static

@@ -11,7 +11,6 @@ Code of the protocol side may log through the standard ``logging`` module under 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -19,6 +18,7 @@ import time
 import traceback
 from typing import Optional
 
+from warp.runtime.accesslog import AccessRecord, format_line
 from warp.runtime.server.config import ServerConfig
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
@@ -112,23 +112,11 @@ class ServerLog:
 
     # --- access log ---------------------------------------------------------------------
 
-    def access(self, client: str, method: str, path: str, status: int, size: int,
-               duration: float, pid: int) -> None:
+    def access(self, record: AccessRecord) -> None:
+        """One access-log line, in the shape every warp-run server writes (warp.runtime.accesslog)."""
         if self._access.fd is None:
             return
-        now = time.time()
-        if self.access_format == "json":
-            line = json.dumps({
-                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
-                "remote": client, "method": method, "path": path, "status": status,
-                "bytes": size, "duration_ms": round(duration * 1000, 3), "pid": pid,
-            }, ensure_ascii=False)
-        else:
-            # Common Log Format, then the duration and the worker that served it.
-            stamp = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now))
-            request = f"{method} {path}".replace('"', "%22")
-            line = f'{client or "-"} - - [{stamp}] "{request}" {status} {size or "-"} {duration:.6f}s pid={pid}'
-        self._access.write((line + "\n").encode("utf-8", "backslashreplace"))
+        self._access.write((format_line(record, self.access_format) + "\n").encode("utf-8", "backslashreplace"))
 
     # --- bridge for code that uses the logging module -------------------------------------
 

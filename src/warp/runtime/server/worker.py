@@ -23,6 +23,7 @@ import time
 from typing import Any, Optional
 
 from warp.runtime import proctitle
+from warp.runtime.accesslog import AccessRecord
 from warp.runtime.server.app import AppLoadError, load_app
 
 # Worker exit statuses the master understands (see Arbiter.reap_workers).
@@ -56,7 +57,7 @@ class RequestTracker:
     SERVER_CONTRACT): marks the worker busy/idle, writes the access log, counts
     requests towards max-requests and the memory ceiling."""
 
-    __slots__ = ("worker", "thread", "client", "method", "path", "started")
+    __slots__ = ("worker", "thread", "client", "method", "path", "query", "protocol", "started", "started_at")
 
     def rejected(self, status: int, bytes_sent: int) -> None:
         """A request refused before the app saw it (400, 408, 413...): access log only."""
@@ -68,11 +69,15 @@ class RequestTracker:
         self.client = client
         self.method = ""
         self.path = ""
+        self.query = ""
+        self.protocol = ""
         self.started: Optional[float] = None
+        self.started_at = 0.0
 
-    def request_started(self, method: str, path: str) -> None:
-        self.method, self.path = method, path
+    def request_started(self, method: str, path: str, query: str = "", protocol: str = "") -> None:
+        self.method, self.path, self.query, self.protocol = method, path, query, protocol
         self.started = time.monotonic()
+        self.started_at = time.time()
         self.worker.scoreboard.request_started(self.worker.slot, self.thread, method, path, self.client)
 
     def request_finished(self, status: int, bytes_sent: int) -> None:
@@ -81,8 +86,9 @@ class RequestTracker:
         duration = time.monotonic() - self.started
         self.started = None
         self.worker.after_request(self.thread)
-        self.worker.log.access(self.client, self.method, self.path, status, bytes_sent,
-                               duration, os.getpid())
+        self.worker.log.access(AccessRecord(
+            started=self.started_at, duration=duration, remote=self.client, method=self.method, path=self.path,
+            query=self.query, protocol=self.protocol, status=status, bytes=bytes_sent, pid=os.getpid()))
 
     def should_close(self) -> bool:
         return self.worker.draining and not self.worker.handing_over

@@ -1,0 +1,71 @@
+"""One access-log line, whichever server writes it.
+
+The bundled server and the shim (for servers that write no access log of
+their own, such as waitress) both build an ``AccessRecord`` and format it
+here, so a log reader sees the same keys, the same clock (UTC) and the same
+units from either:
+
+- ``json``: one object per line with the keys of ``FIELDS``: ``time`` (when
+  the request started, ISO 8601 UTC with milliseconds), ``remote``,
+  ``method``, ``path`` and ``query`` (as sent, still percent-encoded),
+  ``protocol``, ``status``, ``bytes`` (body bytes sent), ``duration_us``
+  (microseconds from the request's start to the end of its response) and
+  ``pid`` (the process that served it);
+- ``common``: the Common Log Format, then the duration and the pid:
+  ``127.0.0.1 - - [01/Dec/2026:06:18:11 +0000] "GET /x?a=1 HTTP/1.1" 200 5 0.000123s pid=42``.
+
+Standard library only: it runs inside the application's interpreter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import json
+import time
+
+FORMATS = ("common", "json")
+FIELDS = ("time", "remote", "method", "path", "query", "protocol", "status", "bytes", "duration_us", "pid")
+
+
+@dataclass(frozen=True)
+class AccessRecord:
+    started: float  # time.time() when the request started
+    duration: float  # seconds, from a monotonic clock
+    remote: str
+    method: str
+    path: str
+    query: str
+    protocol: str
+    status: int
+    bytes: int
+    pid: int
+
+    def as_dict(self) -> dict:
+        """The record under the keys of FIELDS, in that order."""
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.started))
+        millis = int(self.started * 1000) % 1000
+        return {
+            "time": f"{stamp}.{millis:03d}Z",
+            "remote": self.remote or "-",
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "protocol": self.protocol,
+            "status": self.status,
+            "bytes": self.bytes,
+            "duration_us": int(round(self.duration * 1e6)),
+            "pid": self.pid,
+        }
+
+
+def format_line(record: AccessRecord, style: str) -> str:
+    """The line (without its newline) for ``record`` in ``style``, one of FORMATS."""
+    if style == "json":
+        return json.dumps(record.as_dict(), ensure_ascii=False)
+    if style != "common":
+        raise ValueError(f"unknown access log format {style!r} (one of {', '.join(FORMATS)})")
+    stamp = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(record.started))
+    target = record.path + ("?" + record.query if record.query else "")
+    request = f"{record.method} {target} {record.protocol}".strip().replace('"', "%22")
+    return (f'{record.remote or "-"} - - [{stamp}] "{request}" {record.status} {record.bytes or "-"} '
+            f"{record.duration:.6f}s pid={record.pid}")
