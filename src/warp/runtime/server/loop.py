@@ -757,12 +757,12 @@ class ConnectionLoop:
             log.warning("queue timeout: %s %s waited %.1fs > %gs before a request thread "
                         "could take it; answered 503", req.method, req.path, waited,
                         self.queue_timeout)
-            tracker.request_started(req.method, req.path)
+            tracker.request_started(req.method, req.path, req.query, req.version)
             sent = conn.send_error(503, "Service Unavailable", "queue timeout")
             tracker.request_finished(503, sent)
             return False
         service = self.service
-        tracker.request_started(req.method, req.path)
+        tracker.request_started(req.method, req.path, req.query, req.version)
         status, sent, keep_alive = 500, 0, False
         try:
             static = service.static
