@@ -61,7 +61,9 @@ class RequestTracker:
 
     def rejected(self, status: int, bytes_sent: int) -> None:
         """A request refused before the app saw it (400, 408, 413...): access log only."""
-        self.worker.log.access(self.client, "-", "-", status, bytes_sent, 0.0, os.getpid())
+        self.worker.log.access(AccessRecord(
+            started=time.time(), duration=0.0, remote=self.client, method="-", path="-", query="", protocol="",
+            status=status, bytes=bytes_sent, pid=os.getpid()))
 
     def __init__(self, worker: "Worker", thread: int, client: str) -> None:
         self.worker = worker
