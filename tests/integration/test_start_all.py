@@ -284,3 +284,46 @@ def test_orphans_of_a_type_are_adopted_and_reaped(built_app: Path, run) -> None:
     support.wait_for(lambda: not Path(f"/proc/{orphan}").exists(), timeout=15, what="the orphan reaped")
     app.signal(signal.SIGTERM)
     assert app.wait() == 0
+
+
+def test_json_lines_carry_type_and_instance(built_app: Path, run) -> None:
+    import json
+
+    procfile(built_app, worker=WORKER)
+    app = run("worker", "--json")
+    app.wait_line('"worker up')
+    records = [json.loads(line) for line in app.lines if line.startswith("{")]
+    worker = next(r for r in records if "worker up" in r["line"])
+    assert (worker["type"], worker["instance"], worker["source"]) == ("worker", 1, "process")
+    assert any(r["source"] == "warp" and "worker.1 started" in r["line"] for r in records)
+    app.signal(signal.SIGTERM)
+    assert app.wait() == 0
+
+
+def test_a_terminal_gets_one_stable_colour_per_type(built_app: Path) -> None:
+    import pty
+    import re
+
+    procfile(built_app, worker=WORKER, clock=CLOCK)
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: warp with a terminal as its stdout
+        os.chdir(built_app)
+        os.execvpe(support.warp_command()[0], support.warp_command("start", "--all", "worker", "clock",
+                                                                   "--scale", "worker=2"), support.warp_env())
+    seen = b""
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (b"worker up" in seen and seen.count(b"clock up") >= 1
+                                                   and seen.count(b"worker up") >= 2):
+            try:
+                seen += os.read(fd, 65536)
+            except OSError:
+                break
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        os.waitpid(pid, 0)
+        os.close(fd)
+    text = seen.decode("utf-8", "replace")
+    colours = {kind: set(re.findall(r"\x1b\[(\d+)m" + kind + r"\.\d", text)) for kind in ("worker", "clock")}
+    assert len(colours["worker"]) == 1 and len(colours["clock"]) == 1, text
+    assert colours["worker"] != colours["clock"]
