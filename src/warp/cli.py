@@ -9,6 +9,7 @@ and the error's exit code. Heavy imports stay inside the commands so that
 
 import json
 import sys
+from typing import Any, Callable, Dict, Optional, Tuple, TypeVar
 
 import click
 
@@ -42,12 +43,15 @@ def _raise(error):
     raise error
 
 
-def progress(line):
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def progress(line: str) -> None:
     """Short progress lines for people; on stderr so --json output stays clean."""
     click.echo(f"-> {line}", err=True)
 
 
-def setting_options(command_name):
+def setting_options(command_name: str) -> Callable[[F], F]:
     """One click option per setting whose flag ``command_name`` takes (see warp.core.settings).
 
     Values stay raw text: the registry's parser checks them, so a flag fails with
@@ -55,11 +59,11 @@ def setting_options(command_name):
     """
     from warp.core.settings import settings_for
 
-    def decorate(command):
+    def decorate(command: F) -> F:
         for setting in reversed(settings_for(command_name)):
             if not setting.flag:
                 continue
-            kwargs = {"default": None, "help": f"{setting.doc} (setting: {setting.name})"}
+            kwargs: Dict[str, Any] = {"default": None, "help": f"{setting.doc} (setting: {setting.name})"}
             if setting.switch:
                 kwargs["is_flag"] = True
             else:
@@ -72,7 +76,7 @@ def setting_options(command_name):
     return decorate
 
 
-def flag_values(command_name, options):
+def flag_values(command_name: str, options: Dict[str, Any]) -> Dict[str, Any]:
     """{setting: raw value or None}, taken out of a command's keyword arguments."""
     import os
     from warp.core.settings import settings_for
@@ -99,14 +103,14 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print one JS
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="warp")
-def main():
+def main() -> None:
     """Take a Python web application from its source folder to a running service."""
 
 
 @main.command("config")
 @app_option
 @json_option
-def config_command(app_dir, as_json):
+def config_command(app_dir: str, as_json: bool) -> None:
     """Show each setting's effective value and where it came from."""
     from warp.core.project import open_project
 
@@ -127,7 +131,7 @@ def config_command(app_dir, as_json):
 @app_option
 @json_option
 @setting_options("project")
-def project_command(app_dir, as_json, **options):
+def project_command(app_dir: str, as_json: bool, **options: Any) -> None:
     """Create the app's own virtualenv (.warp/venv), or reuse the one that is there."""
     from warp.app.python import wanted_python
     from warp.build.venv import ensure_env
@@ -150,7 +154,7 @@ def project_command(app_dir, as_json, **options):
 
 @main.command("env")
 @app_option
-def env_command(app_dir):
+def env_command(app_dir: str) -> None:
     """Print the variables `warp start` sets, as shell lines: eval "$(warp env)"."""
     from warp.core.environment import shell_script
     from warp.core.project import open_project
@@ -188,14 +192,14 @@ def _exec_in_app(app_dir, argv):
 @main.command("exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @app_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def exec_command(app_dir, command):
+def exec_command(app_dir: str, command: Tuple[str, ...]) -> None:
     """Run COMMAND in the app's folder and environment; its exit status is warp's."""
     _exec_in_app(app_dir, command)
 
 
 @main.command("shell")
 @app_option
-def shell_command(app_dir):
+def shell_command(app_dir: str) -> None:
     """Open an interactive shell ($SHELL, else /bin/sh) in the app's environment."""
     import os
 
@@ -205,7 +209,7 @@ def shell_command(app_dir):
 @main.command("detect")
 @app_option
 @json_option
-def detect_command(app_dir, as_json):
+def detect_command(app_dir: str, as_json: bool) -> None:
     """Show what warp finds in the app folder, which file or setting decided each fact, and each buildpack's answer."""
     from warp.core.project import open_project
     from warp.build.recognise import recognise, render_text
@@ -223,7 +227,7 @@ def detect_command(app_dir, as_json):
 @click.option("--run", "run_after", is_flag=True, help="Then start it, published on 127.0.0.1:PORT, until Ctrl-C.")
 @json_option
 @setting_options("image")
-def image_command(name, app_dir, run_after, as_json, **options):
+def image_command(name: str, app_dir: str, run_after: bool, as_json: bool, **options: Any) -> None:
     """Build a container image NAME[:TAG] of the app through the Docker engine."""
     from warp.image.build import build_image, drain, run_image
 
@@ -259,7 +263,7 @@ def image_command(name, app_dir, run_after, as_json, **options):
 @json_option
 @click.option("--clean", is_flag=True, help="Build a fresh environment instead of updating the current one.")
 @setting_options("build")
-def build_command(app_dir, as_json, clean, **options):
+def build_command(app_dir: str, as_json: bool, clean: bool, **options: Any) -> None:
     """Install the app's dependencies, run its hooks and collectstatic, in .warp/venv."""
     import signal
     from warp.core.project import open_project
@@ -287,7 +291,7 @@ def build_command(app_dir, as_json, clean, **options):
 @json_option
 @click.option("--stats", "stats_address", default="", metavar="ADDRESS",
               help="The server's stats socket, if it was started with --stats.")
-def status_command(app_dir, as_json, stats_address):
+def status_command(app_dir: str, as_json: bool, stats_address: str) -> None:
     """Show the bundled server's workers: pid, state, requests, memory, request in flight."""
     from warp.launch.status import format_table, status
 
@@ -313,7 +317,8 @@ def _shell_line(argv):
 @click.option("--print", "print_only", is_flag=True, help="Print the exact command line and environment, then exit.")
 @json_option
 @setting_options("start")
-def start_command(process_types, app_dir, run_all, print_only, as_json, **options):
+def start_command(process_types: Tuple[str, ...], app_dir: str, run_all: bool, print_only: bool, as_json: bool,
+                  **options: Any) -> None:
     """Start the app (or Procfile process type TYPE) in the foreground, replacing warp.
 
     With --all, every process type runs under warp's supervisor.
@@ -392,7 +397,7 @@ def _start_all(project, env, process_types, print_only, as_json):
 @click.option("--alive", "which", flag_value="alive", default=True, help="Is the app running? (alive hook, else GET health_path)")
 @click.option("--ready", "which", flag_value="ready", help="Can it take traffic? (ready hook, else GET health_path)")
 @click.option("--timeout", default=5.0, show_default=True, help="Seconds to wait for an answer.")
-def health_command(app_dir, which, timeout):
+def health_command(app_dir: str, which: str, timeout: float) -> None:
     """Exit 0 when the running app is healthy: for container HEALTHCHECK and Kubernetes probes."""
     from warp.core.environment import runtime_environ
     from warp.core.project import open_project
@@ -421,7 +426,7 @@ def _default_name(app_dir):
 @click.option("--rm", "remove", is_flag=True, help="Remove the services, secrets and network of NAME.")
 @json_option
 @setting_options("deploy")
-def deploy_command(name, app_dir, show_status, remove, as_json, **options):
+def deploy_command(name: str, app_dir: str, show_status: bool, remove: bool, as_json: bool, **options: Any) -> None:
     """Create or update NAME's Docker Swarm services, one per process type (NAME_web, NAME_worker...)."""
     from warp.core.errors import UsageError
     from warp.deploy import swarm
@@ -474,7 +479,7 @@ def deploy_command(name, app_dir, show_status, remove, as_json, **options):
 
 
 @main.group("manifest")
-def manifest_group():
+def manifest_group() -> None:
     """Describe the app for another engine, without contacting it."""
 
 
@@ -485,7 +490,8 @@ def manifest_group():
               help="Write one file per object into this folder instead of printing them.")
 @json_option
 @setting_options("deploy")
-def manifest_kubernetes_command(app_dir, name, output_dir, as_json, **options):
+def manifest_kubernetes_command(app_dir: str, name: Optional[str], output_dir: Optional[str], as_json: bool,
+                                **options: Any) -> None:
     """Print (or write with -o DIR) the Kubernetes manifests of the app."""
     from warp.deploy import kubernetes
     from warp.deploy.spec import open_for_deploy

@@ -16,10 +16,6 @@ import pytest
 from support.layers import module_files
 
 PENDING = [
-    "warp.app.detect",
-    "warp.build.pipeline",
-    "warp.build.venv",
-    "warp.cli",
     "warp.image.build",
     "warp.image.render",
     "warp.runtime.server.connection",

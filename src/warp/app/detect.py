@@ -10,6 +10,7 @@ their answers for ``warp detect`` and ``warp build``.
 
 from dataclasses import astuple, dataclass, field, replace
 from pathlib import Path
+from typing import Any, Collection, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import os
 import re
 
@@ -19,6 +20,7 @@ from warp.app.hooks import find_hooks
 from warp.app.installer import choose_installer
 from warp.app.python import choose_interpreter, find_interpreters, wanted_python
 from warp.core.errors import DetectError, EXIT_FAILURE, WarpError
+from warp.core.project import Project
 
 
 class NoAppError(DetectError):
@@ -32,7 +34,7 @@ class Fact:
     value: object
     reason: str
 
-    def to_dict(self):
+    def to_dict(self) -> Dict[str, Any]:
         value = self.value
         if isinstance(value, Path):
             value = str(value)
@@ -59,7 +61,7 @@ class Detection:
     hooks: Fact  # {name: path}
     dependencies: frozenset = field(default_factory=frozenset)
 
-    def to_dict(self):
+    def to_dict(self) -> Dict[str, Any]:
         return {
             "app": str(self.root),
             "python": self.python.to_dict(),
@@ -87,12 +89,12 @@ def _interpreter_fact(wanted, hosts):
 _SKIP_DIRS = {"node_modules", "__pycache__", "site-packages", "staticfiles", "venv", "env", "build", "dist"}
 
 
-def python_files(root, limit=400):
+def python_files(root: Union[str, Path], limit: int = 400) -> List[Path]:
     """The app's own .py files, two folders deep (and under src/), skipping venvs and hidden folders."""
     root = Path(root)
-    found = []
+    found: List[Path] = []
 
-    def walk(folder, depth):
+    def walk(folder: Union[str, Path], depth: int) -> None:
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError:
@@ -127,7 +129,8 @@ _ASGI_CODE = re.compile(r"^\s*async\s+def\s+\w+\s*\(\s*scope\s*,\s*receive\s*,\s
 _WSGI_CODE = re.compile(r"^\s*def\s+\w+\s*\(\s*environ\s*,\s*start_response\s*\)", re.M)
 
 
-def framework(root, names, files, environ=None):
+def framework(root: Union[str, Path], names: Collection[str], files: Sequence[Path],
+              environ: Optional[Mapping[str, str]] = None) -> Tuple[Fact, Fact]:
     """(framework Fact, django settings Fact) from the declared dependencies and the code.
 
     ``environ`` is the app's environment: its DJANGO_SETTINGS_MODULE names the settings of a Django app.
@@ -188,7 +191,7 @@ def _hooks(project):
     return Fact(shown, ", ".join(f"{name}: {path}" for name, path in shown.items()))
 
 
-def detect(project, choice: Choice) -> Detection:
+def detect(project: Project, choice: Choice) -> Detection:
     """Every fact warp needs about the app in ``project.root``, its package manager being ``choice``.
 
     NoAppError when there is no app.
@@ -224,7 +227,7 @@ def detect(project, choice: Choice) -> Detection:
     return replace(detection, entrypoint=entrypoint, server=server, hooks=_hooks(project))
 
 
-def render_text(detection, more=()):
+def render_text(detection: Detection, more: Sequence[Tuple[str, str, str]] = ()) -> str:
     """The facts as short lines for people: "name  value  (why)"; ``more`` adds rows (name, value, why) of the layers above."""
     def shown(value):
         if value is None or value == {} or value == []:

@@ -20,6 +20,7 @@ environment in use, and the build record, exactly as they were.
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, Callable, Dict, Optional
 import contextlib
 import datetime
 import fcntl
@@ -37,7 +38,9 @@ from warp.build import venv as venvs
 from warp.core.environment import environment_files, runtime_environ
 from warp.core.errors import BuildError
 from warp.app.hooks import find_hooks
-from warp.build.hooks import run_hook, standard_hooks
+from warp.build.hooks import HookOutput, run_hook, standard_hooks
+from warp.app.detect import Detection
+from warp.core.project import Project
 from warp.core.settings import build_settings
 
 # Settings whose value changes what a build produces (declared in the registry); part of its fingerprint.
@@ -50,7 +53,7 @@ class BuildResult:
     record: dict
 
     @property
-    def summary(self):
+    def summary(self) -> str:
         if self.noop:
             return "nothing changed since the last build; nothing to do"
         record = self.record
@@ -78,7 +81,7 @@ def _relative(project, path):
         return str(path)
 
 
-def read_record(project):
+def read_record(project: Project) -> Optional[Dict[str, Any]]:
     """The last build record, or None when there is none (or it is unreadable)."""
     try:
         return json.loads(project.build_record.read_text())
@@ -125,11 +128,11 @@ def _signals_deferred():
 
 @dataclass(frozen=True)
 class Plan:
-    detection: object
+    detection: Detection
     buildpacks: list  # warp.build.recognise.Verdict of each buildpack that runs, in order
     server_requirements: list
-    wanted: str
-    wanted_reason: str
+    wanted: object  # detection.python.value: the version or specifier wanted, or None
+    wanted_reason: Optional[str]
     installer: str
     inputs: dict  # relative path -> sha256
     settings: dict
@@ -144,7 +147,7 @@ def _server_requirements(project, detection):
     return [str(item) for item in server_requirements(project, detection)]
 
 
-def analyse(project):
+def analyse(project: Project) -> Plan:
     """Everything the build will do, decided before anything is written."""
     from warp.build.recognise import recognise
 
@@ -154,7 +157,7 @@ def analyse(project):
     server = _server_requirements(project, detection)
     wanted = detection.python.value
     reason = detection.python.reason if wanted else None
-    installer = detection.installer.value or "pip"
+    installer = str(detection.installer.value or "pip")
 
     files = recognised.inputs()
     files += list(find_hooks(project).values())
@@ -181,7 +184,7 @@ def analyse(project):
     }
     fingerprint = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
     declared = {canonical_name(name) for name in detection.dependencies}
-    declared |= {requirement_name(item) for item in server} - {None}
+    declared |= {name for name in map(requirement_name, server) if name is not None}
     return Plan(detection, plan, server, wanted, reason, installer, inputs, settings, fingerprint, sorted(declared))
 
 
@@ -217,7 +220,8 @@ def _changes(before, after):
     return {"added": added, "removed": removed, "upgraded": upgraded}
 
 
-def build(project, progress=None, stream=None, clean=False):
+def build(project: Project, progress: Optional[Callable[[str], object]] = None, stream: HookOutput = None,
+          clean: bool = False) -> BuildResult:
     """Build the app in ``project``; returns a BuildResult. Raises WarpError subclasses.
 
     ``progress`` receives short lines for people; ``stream`` receives hook
@@ -229,7 +233,7 @@ def build(project, progress=None, stream=None, clean=False):
     with _build_lock(project):
         plan = analyse(project)
         previous = read_record(project)
-        if not clean and _is_noop(project, plan, previous):
+        if not clean and previous is not None and _is_noop(project, plan, previous):
             # The record keeps describing the build that made the environment,
             # and says this run found nothing to do.
             record = dict(previous, noop=True, checked_at=_now(), check_seconds=round(time.monotonic() - t0, 3))

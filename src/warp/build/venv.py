@@ -15,6 +15,7 @@ folder can be copied (into a container, for instance) and still resolve.
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Dict, Iterable, List, Mapping, Optional, Set, Tuple, Union
 import contextlib
 import json
 import os
@@ -27,10 +28,13 @@ import uuid
 from warp.app.python import Interpreter, choose_interpreter, interpreter_version, version_matches
 from warp.app.requirements import canonical_name, requirement_name
 from warp.core.errors import BuildError, UsageError
+from warp.core.project import Project
+
+PathLike = Union[str, "os.PathLike[str]"]
 
 # ---------------------------------------------------------------- environments
 
-def envs_dir(project):
+def envs_dir(project: Project) -> Path:
     """Where the generations of the app's environment live.
 
     Beside warp's other state when the venv is inside the app (the default),
@@ -44,7 +48,7 @@ def envs_dir(project):
     return project.state_dir / "envs"
 
 
-def current_env(project):
+def current_env(project: Project) -> Optional[Path]:
     """The real folder of the app's environment now in use, or None when there is none."""
     venv = project.venv
     if not (venv / "pyvenv.cfg").exists():
@@ -52,11 +56,11 @@ def current_env(project):
     return Path(os.path.realpath(venv))
 
 
-def env_python(env_dir):
+def env_python(env_dir: PathLike) -> Path:
     return Path(env_dir) / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
 
 
-def env_version(env_dir):
+def env_version(env_dir: PathLike) -> Optional[Tuple[int, ...]]:
     """The Python version recorded in a virtualenv's pyvenv.cfg, as a tuple, or None."""
     try:
         text = (Path(env_dir) / "pyvenv.cfg").read_text()
@@ -69,12 +73,12 @@ def env_version(env_dir):
     return None
 
 
-def usable(env_dir):
+def usable(env_dir: PathLike) -> bool:
     """True when the environment's interpreter still starts (its base Python may have gone)."""
     return interpreter_version(env_python(env_dir)) is not None
 
 
-def ensure_state_dir(project):
+def ensure_state_dir(project: Project) -> Path:
     """Make the app's .warp/ folder, telling git to ignore it: nothing in it belongs in the app's history."""
     project.state_dir.mkdir(parents=True, exist_ok=True)
     ignore = project.state_dir / ".gitignore"
@@ -89,7 +93,7 @@ def ensure_state_dir(project):
 ENV_ID_VARIABLE = "WARP_ENV_ID"
 
 
-def new_env_dir(project):
+def new_env_dir(project: Project) -> Path:
     """A fresh, unique, not yet existing generation folder."""
     ensure_state_dir(project)
     parent = envs_dir(project)
@@ -100,7 +104,7 @@ def new_env_dir(project):
     return parent / uuid.uuid4().hex[:12]
 
 
-def create_env(env_dir, interpreter, prompt=None):
+def create_env(env_dir: PathLike, interpreter: Interpreter, prompt: Optional[str] = None) -> Path:
     """Make a new virtualenv at ``env_dir`` for ``interpreter``, seeded with pip only."""
     base = [
         sys.executable, "-m", "virtualenv", "--python", str(interpreter.path),
@@ -138,7 +142,7 @@ def _rewrite_file(path, old, new):
     os.chmod(path, mode)
 
 
-def clone_env(source, target):
+def clone_env(source: PathLike, target: PathLike) -> Path:
     """Copy environment ``source`` to ``target`` so it can be changed without touching ``source``.
 
     Files are hard-linked where the filesystem allows (fast, and installed
@@ -175,7 +179,7 @@ def clone_env(source, target):
     return target
 
 
-def activate(project, env_dir):
+def activate(project: Project, env_dir: PathLike) -> None:
     """Point ``project.venv`` at ``env_dir`` in one atomic step (a relative symlink).
 
     If ``project.venv`` is a real folder (an environment made by hand or by an
@@ -199,18 +203,18 @@ def activate(project, env_dir):
         raise
 
 
-def prune(project, keep):
+def prune(project: Project, keep: Iterable[Optional[PathLike]]) -> None:
     """Remove generations other than ``keep`` (the current and, say, the previous one)."""
     parent = envs_dir(project)
     if not parent.is_dir():
         return
-    keep = {os.path.realpath(path) for path in keep if path}
+    kept = {os.path.realpath(path) for path in keep if path}
     for entry in parent.iterdir():
-        if os.path.realpath(entry) not in keep:
+        if os.path.realpath(entry) not in kept:
             shutil.rmtree(entry, ignore_errors=True)
 
 
-def installed_packages(env_dir):
+def installed_packages(env_dir: PathLike) -> Dict[str, str]:
     """{name: version} of what is installed in an environment, read from its metadata."""
     code = (
         "import importlib.metadata as m, json;"
@@ -230,15 +234,17 @@ class ProjectEnv:
     created: bool
 
 
-def ensure_env(project, wanted=None, where=None, environ=None):
+def ensure_env(project: Project, wanted: Optional[str] = None, where: Optional[str] = None,
+               environ: Optional[Mapping[str, str]] = None) -> ProjectEnv:
     """Create the app's environment, or reuse it when it exists, works, and fits ``wanted``.
 
     Returns a ProjectEnv; ``created`` tells which happened.
     """
     current = current_env(project)
     if current is not None and usable(current):
-        version = env_version(current)
-        if not wanted or (version and version_matches(version, str(wanted))):
+        # pyvenv.cfg says the version; a hand-made environment may lack it, so ask the interpreter.
+        version = env_version(current) or interpreter_version(env_python(current))
+        if version is not None and (not wanted or version_matches(version, str(wanted))):
             return ProjectEnv(project.venv, current, Interpreter(version, env_python(current)), False)
     interpreter = choose_interpreter(wanted, where, environ)
     env_dir = new_env_dir(project)
@@ -261,7 +267,7 @@ print(json.dumps([[d.metadata["Name"], list(d.requires or [])] for d in m.distri
 '''
 
 
-def orphans(installed, dropped, keep):
+def orphans(installed: Iterable[Tuple[str, Iterable[str]]], dropped: Iterable[str], keep: Iterable[str]) -> List[str]:
     """The names that go when ``dropped`` do: those, and what only they needed.
 
     ``installed`` is [(name, [requirement, ...]), ...] as the environment
@@ -269,20 +275,21 @@ def orphans(installed, dropped, keep):
     package might need is kept; the install that follows puts back whatever
     the new requirements still need.
     """
-    deps = {}
+    deps: Dict[str, Set[str]] = {}
     for name, requires in installed:
-        deps[canonical_name(name)] = {requirement_name(req) for req in requires} - {None}
-    keep = {canonical_name(name) for name in keep}
-    gone = {canonical_name(name) for name in dropped} & set(deps) - keep
+        deps[canonical_name(name)] = {dep for dep in map(requirement_name, requires) if dep is not None}
+    kept = {canonical_name(name) for name in keep}
+    gone = {canonical_name(name) for name in dropped} & set(deps) - kept
     while True:
         needed = set().union(*(requires for name, requires in deps.items() if name not in gone))
-        more = {d for name in gone for d in deps[name] if d in deps and d not in gone and d not in needed and d not in keep}
+        more = {d for name in gone for d in deps[name] if d in deps and d not in gone and d not in needed and d not in kept}
         if not more:
             return sorted(gone)
         gone |= more
 
 
-def remove_dropped(env_dir, dropped, keep, environ=None):
+def remove_dropped(env_dir: PathLike, dropped: Iterable[str], keep: Iterable[str],
+                   environ: Optional[Mapping[str, str]] = None) -> List[str]:
     """Uninstall the distributions in ``dropped`` and what only they needed; returns the names removed.
 
     ``keep`` names what must stay whatever happens (what the app declares now,
