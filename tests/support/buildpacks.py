@@ -21,5 +21,5 @@ def build(root, environ=None, python=None):
     ctx = BuildContext(project=project, python=python, environ=environ, installer=detection.installer.value,
                        wheelhouse=project.config.wheelhouse, no_index=project.config.no_index,
                        progress=None, detection=detection)
-    results = [verdict.buildpack.build(replace(ctx, recognition=verdict.recognition)) for verdict in recognised.plan]
+    results = [verdict.buildpack.build(replace(ctx, recognition=verdict.recognition)) for verdict in recognised.running]
     return {name.lower(): version for name, version in installer.installed(python).items()}, results

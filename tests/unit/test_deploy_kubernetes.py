@@ -18,7 +18,7 @@ from support import one_error_line, warp, write
 from warp.core.errors import ConfigError
 from warp.core.project import open_project
 from warp.deploy import kubernetes
-from warp.deploy.spec import plan
+from warp.deploy.spec import app_spec
 
 VERSIONS = sorted({v for v in kv.all_versions()}, key=lambda v: tuple(int(p) for p in v.split(".")))[-2:]
 
@@ -62,7 +62,7 @@ THREE = {
 
 
 def spec_of(root, name="shop", flags=None):
-    return plan(open_project(root, environ={}, flags=flags), name)
+    return app_spec(open_project(root, environ={}, flags=flags), name)
 
 
 def validate_all(objects):

@@ -27,7 +27,7 @@ def detect(project):
 
 
 def planned(result):
-    return [verdict.name for verdict in result.plan]
+    return [verdict.name for verdict in result.running]
 
 
 WSGI = "def application(environ, start_response):\n    start_response('200 OK', [])\n    return [b'hi']\n"

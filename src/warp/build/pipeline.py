@@ -127,7 +127,9 @@ def _signals_deferred():
 # ---------------------------------------------------------------- analysis
 
 @dataclass(frozen=True)
-class Plan:
+class Analysis:
+    """What ``analyse`` decided about a build before anything is written."""
+
     detection: Detection
     buildpacks: list  # warp.build.recognise.Verdict of each buildpack that runs, in order
     server_requirements: list
@@ -147,13 +149,13 @@ def _server_requirements(project, detection):
     return [str(item) for item in server_requirements(project, detection)]
 
 
-def analyse(project: Project) -> Plan:
+def analyse(project: Project) -> Analysis:
     """Everything the build will do, decided before anything is written."""
     from warp.build.recognise import recognise
 
     recognised = recognise(project)
     detection = recognised.detection
-    plan = recognised.plan
+    running = recognised.running
     server = _server_requirements(project, detection)
     wanted = detection.python.value
     reason = detection.python.reason if wanted else None
@@ -177,7 +179,7 @@ def analyse(project: Project) -> Plan:
         "inputs": inputs,
         "settings": settings,
         # A buildpack's code is part of what it builds (one from buildpacks_path may change any time).
-        "buildpacks": [[verdict.name, verdict.buildpack.digest()] for verdict in plan],
+        "buildpacks": [[verdict.name, verdict.buildpack.digest()] for verdict in running],
         "server_requirements": server,
         "python": wanted,
         "installer": installer,
@@ -185,11 +187,11 @@ def analyse(project: Project) -> Plan:
     fingerprint = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
     declared = {canonical_name(name) for name in detection.dependencies}
     declared |= {name for name in map(requirement_name, server) if name is not None}
-    return Plan(detection, plan, server, wanted, reason, installer, inputs, settings, fingerprint, sorted(declared))
+    return Analysis(detection, running, server, wanted, reason, installer, inputs, settings, fingerprint, sorted(declared))
 
 
-def _is_noop(project, plan, record):
-    if not record or not record.get("ok") or record.get("fingerprint") != plan.fingerprint:
+def _is_noop(project, analysis, record):
+    if not record or not record.get("ok") or record.get("fingerprint") != analysis.fingerprint:
         return False
     current = venvs.current_env(project)
     return current is not None and str(current) == record.get("env") and venvs.usable(current)
@@ -231,18 +233,18 @@ def build(project: Project, progress: Optional[Callable[[str], object]] = None, 
     say = progress or (lambda line: None)
     started, t0 = _now(), time.monotonic()
     with _build_lock(project):
-        plan = analyse(project)
+        analysis = analyse(project)
         previous = read_record(project)
-        if not clean and previous is not None and _is_noop(project, plan, previous):
+        if not clean and previous is not None and _is_noop(project, analysis, previous):
             # The record keeps describing the build that made the environment,
             # and says this run found nothing to do.
             record = dict(previous, noop=True, checked_at=_now(), check_seconds=round(time.monotonic() - t0, 3))
             _write_record(project, record)
             return BuildResult(True, record)
-        return _build(project, plan, previous, say, stream, clean, started, t0)
+        return _build(project, analysis, previous, say, stream, clean, started, t0)
 
 
-def _build(project, plan, previous, say, stream, clean, started, t0):
+def _build(project, analysis, previous, say, stream, clean, started, t0):
     from warp.build.buildpacks import BuildContext
     from warp.build import installer as installers
 
@@ -251,10 +253,10 @@ def _build(project, plan, previous, say, stream, clean, started, t0):
     if current is not None and not venvs.usable(current):
         current = None
     reuse = current is not None and not clean
-    if reuse and plan.wanted:
+    if reuse and analysis.wanted:
         version = venvs.env_version(current)
-        reuse = bool(version) and version_matches(version, plan.wanted)
-    interpreter = None if reuse else choose_interpreter(plan.wanted, plan.wanted_reason, project.environ)
+        reuse = bool(version) and version_matches(version, analysis.wanted)
+    interpreter = None if reuse else choose_interpreter(analysis.wanted, analysis.wanted_reason, project.environ)
 
     # Leftovers of a build that was killed outright (SIGKILL, power loss).
     venvs.prune(project, keep=[current, previous and previous.get("previous_env")])
@@ -267,7 +269,7 @@ def _build(project, plan, previous, say, stream, clean, started, t0):
             venvs.clone_env(current, new)
             before = venvs.installed_packages(new)
         else:
-            say(f"environment: new virtualenv, Python {interpreter.version_text}" + (f" ({plan.wanted_reason})" if plan.wanted_reason else ""))
+            say(f"environment: new virtualenv, Python {interpreter.version_text}" + (f" ({analysis.wanted_reason})" if analysis.wanted_reason else ""))
             venvs.create_env(new, interpreter, prompt=project.root.name)
             before = {}
         timings["environment"] = round(time.monotonic() - step, 3)
@@ -277,9 +279,9 @@ def _build(project, plan, previous, say, stream, clean, started, t0):
         if reuse and previous and previous.get("env") == str(current):
             # The app stopped asking for a package: take it (and what only it
             # needed) out, so the result is what a fresh build would give.
-            dropped = set(previous.get("declared", [])) - set(plan.declared)
+            dropped = set(previous.get("declared", [])) - set(analysis.declared)
             if dropped:
-                removed = venvs.remove_dropped(new, dropped, plan.declared, installers.clean_environ(environ))
+                removed = venvs.remove_dropped(new, dropped, analysis.declared, installers.clean_environ(environ))
                 if removed:
                     say(f"no longer declared, uninstalled: {', '.join(removed)}")
         hooks_run = []
@@ -293,22 +295,22 @@ def _build(project, plan, previous, say, stream, clean, started, t0):
 
         hook("pre-build")
         ctx = BuildContext(
-            project=project, python=venvs.env_python(new), environ=environ, installer=plan.installer,
+            project=project, python=venvs.env_python(new), environ=environ, installer=analysis.installer,
             wheelhouse=_wheelhouse(project), no_index=bool(project.config.no_index), progress=say,
-            detection=plan.detection,
+            detection=analysis.detection,
         )
         packs = []
-        for verdict in plan.buildpacks:
+        for verdict in analysis.buildpacks:
             step = time.monotonic()
             say(f"buildpack {verdict.name}: {verdict.reason}")
             result = verdict.buildpack.build(replace(ctx, recognition=verdict.recognition))
             seconds = round(time.monotonic() - step, 3)
             timings[f"buildpack {verdict.name}"] = seconds
             packs.append({"name": verdict.name, "reason": verdict.reason, "seconds": seconds, "result": result or {}})
-        if plan.server_requirements:
+        if analysis.server_requirements:
             step = time.monotonic()
-            say(f"server {project.config.server}: {' '.join(plan.server_requirements)}")
-            installers.install_requirements(ctx, plan.server_requirements, what=f"the {project.config.server} server's packages")
+            say(f"server {project.config.server}: {' '.join(analysis.server_requirements)}")
+            installers.install_requirements(ctx, analysis.server_requirements, what=f"the {project.config.server} server's packages")
             timings["server"] = round(time.monotonic() - step, 3)
         hook("build")
 
@@ -321,22 +323,22 @@ def _build(project, plan, previous, say, stream, clean, started, t0):
             "warp_version": __version__,
             "started_at": started,
             "finished_at": _now(),
-            "fingerprint": plan.fingerprint,
+            "fingerprint": analysis.fingerprint,
             "env": str(new),
             "previous_env": str(current) if current else None,
             "incremental": bool(reuse),
             "venv": str(project.venv),
             "python": {
-                "wanted": plan.wanted,
-                "reason": plan.wanted_reason,
+                "wanted": analysis.wanted,
+                "reason": analysis.wanted_reason,
                 "version": ".".join(map(str, version)) if version else None,
             },
-            "installer": plan.installer,
-            "inputs": plan.inputs,
-            "declared": plan.declared,
-            "settings": plan.settings,
+            "installer": analysis.installer,
+            "inputs": analysis.inputs,
+            "declared": analysis.declared,
+            "settings": analysis.settings,
             "buildpacks": packs,
-            "server": {"name": project.config.server, "requirements": plan.server_requirements},
+            "server": {"name": project.config.server, "requirements": analysis.server_requirements},
             "hooks": hooks_run,
             "packages": packages,
             "changes": _changes(before, packages),

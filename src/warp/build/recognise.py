@@ -65,7 +65,7 @@ class Recognised:
     app: App
 
     @property
-    def plan(self) -> list[Verdict]:
+    def running(self) -> list[Verdict]:
         """The buildpacks that run, in the order they run: the package manager, then the frameworks."""
         running = [v for v in self.verdicts if v.runs]
         return [v for v in running if v.buildpack.kind == KIND_PACKAGE_MANAGER] + \
@@ -75,7 +75,7 @@ class Recognised:
         """Files whose content keys a build: version files, warp.yaml, and what each running buildpack reads."""
         root = self.app.root
         seen: list[Path] = [root / name for name in (".python-version", "runtime.txt", "warp.yaml") if (root / name).is_file()]
-        for verdict in self.plan:
+        for verdict in self.running:
             for path in verdict.buildpack.inputs(self.app, verdict.recognition):
                 path = Path(path)
                 if path.is_file() and path not in seen:
@@ -180,8 +180,8 @@ def recognise(project: Any, packs: Optional[Sequence[Buildpack]] = None) -> Reco
 
 def render_text(recognised: Recognised) -> str:
     """``warp detect`` for people: the app's facts, then each buildpack, whether it runs, and why."""
-    plan = recognised.plan
-    lines = [render_facts(recognised.detection, [("buildpacks", ", ".join(v.name for v in plan) or "none",
+    running = recognised.running
+    lines = [render_facts(recognised.detection, [("buildpacks", ", ".join(v.name for v in running) or "none",
                                                    "run in this order; each buildpack's answer below")])]
     width = max(len(v.name) for v in recognised.verdicts)
     for verdict in recognised.verdicts:

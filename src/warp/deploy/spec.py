@@ -1,6 +1,6 @@
 """What gets deployed, decided once for every target: pure, no engine, no cluster.
 
-:func:`plan` reads the app (its entry point, Procfile, hooks and settings) and
+:func:`app_spec` reads the app (its entry point, Procfile, hooks and settings) and
 returns an :class:`AppSpec`: one :class:`Process` per long-running process
 type, the ``release`` task, health checks, limits, environment and secrets.
 ``warp.deploy.swarm`` turns it into Swarm services and
@@ -202,7 +202,7 @@ def _autoscale(config: Any, cpus: Optional[float]) -> Optional[Tuple[int, int]]:
     return int(match.group(1)), int(match.group(2))
 
 
-def plan(project: Project, name: str) -> AppSpec:
+def app_spec(project: Project, name: str) -> AppSpec:
     """The AppSpec of ``project`` deployed as ``name``; ConfigError for settings that cannot work."""
     from warp.image.build import check_name as check_image
 
@@ -259,7 +259,7 @@ def plan(project: Project, name: str) -> AppSpec:
 
 
 def open_for_deploy(app_dir: str, name: str, flags: Optional[Dict[str, Any]] = None) -> AppSpec:
-    """Read the app in ``app_dir`` (environment files included) and plan it as ``name``."""
+    """Read the app in ``app_dir`` (environment files included) and make its AppSpec as ``name``."""
     from warp.core.project import open_project
 
-    return plan(open_project(app_dir, flags=flags), name)
+    return app_spec(open_project(app_dir, flags=flags), name)

@@ -284,36 +284,36 @@ def build_image(app_dir=".", name="app", base_image=None, environ=None, client=N
     client = client or connect(environ)
     yield from ensure_base_image(client, base)
     base_id = client.images.get(base).id
-    plan = prepare(app_dir, reference, base_image, environ, engine_api=api_version(client),
+    prepared = prepare(app_dir, reference, base_image, environ, engine_api=api_version(client),
                    base_image_id=base_id, source_date_epoch=source_date_epoch)
     context_seconds = time.monotonic() - started
-    yield f"context: {plan.context.app_files} files from the app, {len(plan.context.data) / 1e6:.1f} MB"
-    if plan.not_forwarded:
-        yield "pip settings of this host left out of the build (local paths): " + ", ".join(plan.not_forwarded)
-    if plan.start_interval is None:
+    yield f"context: {prepared.context.app_files} files from the app, {len(prepared.context.data) / 1e6:.1f} MB"
+    if prepared.not_forwarded:
+        yield "pip settings of this host left out of the build (local paths): " + ", ".join(prepared.not_forwarded)
+    if prepared.start_interval is None:
         yield "health check without a start interval: the engine's API is older than 1.44, so the first check comes after 30 s"
 
-    yield f"building {plan.reference} on {plan.base_image}"
+    yield f"building {prepared.reference} on {prepared.base_image}"
     build_started = time.monotonic()
-    built_id = yield from _stream_build(client, plan.context.data, None, no_cache,
-                                        labels={BUILDER_LABEL: plan.reference})
+    built_id = yield from _stream_build(client, prepared.context.data, None, no_cache,
+                                        labels={BUILDER_LABEL: prepared.reference})
     build_seconds = time.monotonic() - build_started
 
-    yield f"assembling {plan.reference}: the final stage as one layer, every time set to {labels_mod.iso(plan.source_date_epoch)}"
+    yield f"assembling {prepared.reference}: the final stage as one layer, every time set to {labels_mod.iso(prepared.source_date_epoch)}"
     assemble_started = time.monotonic()
-    assembled = assemble(client, built_id, plan.base_image, plan.reference, plan.source_date_epoch, plan.labels,
-                         drop_labels=(BUILDER_LABEL,), start_interval=plan.start_interval,
-                         created_by=f"warp image {warp_version()}: Dockerfile.template's final stage on {plan.base_image}")
-    _remove_replaced_builders(client, plan.reference, built_id)
+    assembled = assemble(client, built_id, prepared.base_image, prepared.reference, prepared.source_date_epoch, prepared.labels,
+                         drop_labels=(BUILDER_LABEL,), start_interval=prepared.start_interval,
+                         created_by=f"warp image {warp_version()}: Dockerfile.template's final stage on {prepared.base_image}")
+    _remove_replaced_builders(client, prepared.reference, built_id)
     timings = {"context": round(context_seconds, 3), "build": round(build_seconds, 3),
                "assemble": round(time.monotonic() - assemble_started, 3)}
 
     digest = None
     if push:
-        yield f"pushing {plan.reference}"
+        yield f"pushing {prepared.reference}"
         push_started = time.monotonic()
         from warp.image.registry import push_image
-        digest = yield from push_image(client, plan.reference)
+        digest = yield from push_image(client, prepared.reference)
         timings["push"] = round(time.monotonic() - push_started, 3)
     if sbom:
         write_sbom(client, assembled.id, sbom)
@@ -324,12 +324,12 @@ def build_image(app_dir=".", name="app", base_image=None, environ=None, client=N
         id=image.id,
         tags=sorted(image.tags),
         size=image.attrs.get("Size", 0),
-        base_image=plan.base_image,
-        port=plan.port,
+        base_image=prepared.base_image,
+        port=prepared.port,
         timings=timings,
-        labels=plan.labels,
+        labels=prepared.labels,
         digest=digest,
-        source_date_epoch=plan.source_date_epoch,
+        source_date_epoch=prepared.source_date_epoch,
         sbom=str(sbom) if sbom else None,
     )
 
