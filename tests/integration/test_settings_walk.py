@@ -20,7 +20,7 @@ import pytest
 
 from warp.core.settings import SERVER, SETTINGS, Setting, config_settings, server_settings, settings_for
 
-from support import SRC, warp, warp_env, write
+from support import SRC, free_port, warp, warp_env, write
 
 APP = {
     "app.py": '''
@@ -150,21 +150,67 @@ def test_server_flag_reaches_the_server_config(tmp_path, setting):
     assert dump["settings"][setting.name] == jsonable(expected(setting, tmp_path))
 
 
-@pytest.mark.docker
-@pytest.mark.parametrize("setting", walk("image"))
-def test_image_flag_reaches_the_image_build(tmp_path, setting):
-    """The base image is what the engine is asked for: an absent one names itself and its flag."""
+BASE_IMAGE = os.environ.get("WARP_TEST_BASE_IMAGE", "warp-test-base:bookworm")
+
+
+@pytest.fixture(scope="module")
+def image_runs(tmp_path_factory):
+    """Two real `warp image` builds of one app (the second with every flag that has a
+    value, then --no-cache on top), and a --push to a registry that is not there;
+    the images are removed after."""
     docker = pytest.importorskip("docker")
     try:
-        docker.from_env().ping()
-    except Exception as exc:  # no engine here: the real part of this test is absent
-        pytest.skip(f"no Docker engine: {exc}")
-    assert setting.name == "base_image", f"{setting.name}: no check for this image flag"
-    root = write(tmp_path, APP)
-    absent = "warp-walk-absent:nope"
-    result = warp("image", "warp-walk", "--app", str(root), setting.flag, absent)
-    assert result.returncode == 1, result.stderr
-    assert absent in result.stderr and setting.flag in result.stderr
+        client = docker.from_env(timeout=600)
+        client.images.get(BASE_IMAGE)
+    except Exception as exc:  # no engine or no base image here: the real part is absent
+        pytest.skip(f"needs the Docker engine and {BASE_IMAGE}: {exc}")
+    root = write(tmp_path_factory.mktemp("walk-image"), APP)
+    registry = f"127.0.0.1:{free_port()}"
+    names = [f"warp-walk-{os.getpid()}:1", f"{registry}/warp-walk-{os.getpid()}:1"]
+    valued = [a for s in settings_for("image") if s.flag and not s.switch and s.name != "base_image"
+              for a in flag_args(s)]
+    runs = {}
+    try:
+        runs["values"] = warp("image", names[0], "--json", "--base-image", BASE_IMAGE, *valued, cwd=root, timeout=900)
+        runs["no_cache"] = warp("image", names[0], "--json", "--base-image", BASE_IMAGE, "--no-cache", cwd=root,
+                                timeout=900)
+        runs["push"] = warp("image", names[1], "--base-image", BASE_IMAGE, "--push", cwd=root, timeout=900)
+        yield root, registry, runs
+    finally:
+        for name in names:
+            for image in client.images.list(filters={"label": f"warp.image.builder-for={name}"}):
+                client.images.remove(image.id, force=True)
+            try:
+                client.images.remove(name, force=True)
+            except docker.errors.ImageNotFound:
+                pass
+
+
+def _image_check(setting: Setting, root: Path, registry: str, runs: Dict[str, Any]) -> None:
+    if setting.name == "no_cache":
+        # The same build again reuses every layer unless the flag says otherwise.
+        assert runs["no_cache"].returncode == 0, runs["no_cache"].stderr
+        assert "Using cache" not in runs["no_cache"].stderr
+        return
+    if setting.name == "push":
+        # The image is built, then pushed: the push is what fails, naming the registry.
+        assert runs["push"].returncode == 1 and f"pushing {registry}/" in runs["push"].stderr, runs["push"].stderr
+        return
+    result = runs["values"]
+    assert result.returncode == 0, result.stderr
+    made = json.loads(result.stdout)
+    if setting.name == "base_image":
+        assert made["base_image"] == BASE_IMAGE
+    elif setting.name == "sbom":
+        assert made["sbom"] == str(expected(setting, root)) and Path(made["sbom"]).is_file()
+    else:
+        assert made[setting.name] == jsonable(expected(setting, root)), f"{setting.name}: not in warp image --json"
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("setting", walk("image"))
+def test_image_flag_reaches_the_image(image_runs, setting):
+    _image_check(setting, *image_runs)
 
 
 # Deploy flags that only `warp deploy` (Docker Swarm) reads: `warp manifest kubernetes`
