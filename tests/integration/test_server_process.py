@@ -309,3 +309,19 @@ def test_an_app_content_length_is_sent_once(app_dir):
                 data += chunk
         head = data.split(b"\r\n\r\n", 1)[0].lower()
         assert head.count(b"\r\ncontent-length:") == 1
+
+
+def test_warp_status_finds_a_stats_socket_named_in_an_environment_file(app_dir, tmp_path):
+    # warp start hands .s2i/environment's WARP_STATS to the server; warp status reads it the same way.
+    sock = tmp_path / "elsewhere.sock"
+    (app_dir / ".s2i").mkdir()
+    (app_dir / ".s2i" / "environment").write_text(f"WARP_STATS={sock}\n")
+    with Server(app_dir, "hello:application", "--workers", "1", env={"WARP_STATS": str(sock)}) as server:
+        server.wait_serving()
+        assert not (app_dir / ".warp" / "run" / "stats.sock").exists()
+        result = warp("status", "--json", cwd=app_dir, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["master_pid"] == server.proc.pid
+    (app_dir / ".s2i" / "environment").write_text("WARP_STATS=off\n")
+    result = warp("status", cwd=app_dir, timeout=60)
+    assert result.returncode == 2 and "stats=off from env WARP_STATS" in result.stderr, result.stderr

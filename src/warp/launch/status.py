@@ -7,9 +7,10 @@ busy, stopping), requests served, RSS and the request in flight.
 
 from __future__ import annotations
 
-import os
 
 from warp.core.errors import UsageError, WarpError
+from warp.core.project import open_project
+from warp.core.settings import BY_NAME, resolve
 from warp.runtime.server import stats as server_stats
 
 
@@ -18,16 +19,26 @@ class ServerNotRunning(WarpError):
 
 
 def status(app_dir: str = ".", stats_address: str = "", timeout: float = 5.0) -> dict:
-    """The stats document of the server started in ``app_dir`` (or at ``stats_address``)."""
-    if not os.path.isdir(app_dir):
-        raise UsageError(f"{app_dir}: no such folder", "run warp status in the application's folder or pass --app DIR")
+    """The stats document of the server started in ``app_dir`` (or at ``stats_address``).
+
+    Without ``stats_address``, the app's ``stats`` setting as ``warp start``
+    gives it to the server (environment files included), else where the
+    server puts its socket by default.
+    """
+    project = open_project(app_dir)
+    if not stats_address.strip():
+        values, sources = resolve([BY_NAME["stats"]], project.environ)
+        stats_address = values["stats"] or ""
+        if stats_address.strip() == "off":
+            raise UsageError(f"the server's stats socket is off (stats=off from {sources['stats']})",
+                             "start the server with a stats socket, or pass --stats ADDRESS")
     try:
-        return server_stats.find_and_read(app_dir, stats_address, timeout)
+        return server_stats.find_and_read(str(project.root), stats_address, timeout)
     except ValueError as exc:
         raise UsageError(str(exc), "pass --stats PATH, unix:/PATH or HOST:PORT") from None
     except server_stats.StatsError as exc:
         raise ServerNotRunning(
-            f"no warp server answers for {os.path.abspath(app_dir)}: {exc.strerror}",
+            f"no warp server answers for {project.root}: {exc.strerror}",
             "start it with `warp start` in that folder, or pass the server's --stats address") from None
 
 
