@@ -18,7 +18,8 @@ from support.paths import SRC
 
 class Server:
     def __init__(self, app_dir: Path, spec: str = "hello:application", *args: str,
-                 env: Optional[dict] = None, bind: str = "127.0.0.1:0") -> None:
+                 env: Optional[dict] = None, bind: str = "127.0.0.1:0",
+                 new_session: bool = False) -> None:
         self.app_dir = Path(app_dir)
         self.err_path = self.app_dir / "server.err"
         self.out_path = self.app_dir / "server.out"
@@ -29,7 +30,8 @@ class Server:
         self.argv = [sys.executable, "-m", "warp.runtime.server", spec, "--bind", bind, *args]
         self.proc = subprocess.Popen(self.argv, cwd=str(self.app_dir), env=environ,
                                      stdout=open(self.out_path, "wb"),
-                                     stderr=open(self.err_path, "wb"))
+                                     stderr=open(self.err_path, "wb"),
+                                     start_new_session=new_session)
         self.port = None
         self.host = "127.0.0.1"
 

@@ -61,12 +61,21 @@ from warp.runtime.server.http import (HeadReader, HTTPError, RequestTimeout)
 
 log = logging.getLogger("warp.runtime.server")
 
+try:
+    import fcntl
+    import termios
+    _TIOCOUTQ: Optional[int] = termios.TIOCOUTQ
+except (ImportError, AttributeError):  # not Linux: count what the kernel took
+    _TIOCOUTQ = None
+
 # The app is called once this many body bytes are in (or the whole body, if smaller).
 STREAM_START = 64 * 1024
 # Body bytes read ahead of the app, per connection, before reading that socket pauses.
 INPUT_BUFFER = 256 * 1024
 # Bytes of pipelined requests read while one is being answered.
 PIPELINE_MAX = 64 * 1024
+# Response bytes are queued in pieces of at most this size (memory or spill file each).
+PIECE = 1 << 20
 SWEEP = 0.25
 # How long a queued request waits before it is offered to an idle sibling again.
 REOFFER = 0.005
@@ -274,7 +283,8 @@ class Conn:
     __slots__ = ("loop", "sock", "fd", "peer", "tracker", "state", "buf", "heads", "req",
                  "head_len", "scan", "scanned", "t_first", "t_body", "t_last", "body_raw",
                  "receiver", "stream", "requests", "events", "out", "out_mem", "spill",
-                 "spill_end", "spill_used", "w_since", "w_sent", "w_last", "finishing",
+                 "spill_end", "spill_used", "w_since", "w_sent", "w_last", "w_outq0", "w_delivered",
+                 "finishing",
                  "keep", "eof", "aborted", "task", "environ", "arrival", "head_sent",
                  "paused_input", "idle_since", "handoff_ok", "lingered", "__weakref__")
 
@@ -306,6 +316,8 @@ class Conn:
         self.w_since = 0.0     # since when the client has not kept up (0: it has)
         self.w_sent = 0        # bytes sent since then
         self.w_last = 0.0      # last progress while not keeping up
+        self.w_outq0 = 0       # bytes in the kernel's send queue at w_since
+        self.w_delivered = 0   # bytes the client really took since w_since
         self.finishing = False
         self.keep = False
         self.eof = False
@@ -668,14 +680,16 @@ class ConnectionLoop:
     def queue_locked(self, conn: Conn, data: Any) -> None:
         """Queue response bytes (lock held): memory, then the spill file, then wait."""
         size = len(data)
-        if size == 0:
-            return
-        if size > self.buffer_conn and size > 65536:
+        if size > PIECE:
             # Split a big piece so it can go partly to memory, partly to disk.
             view = memoryview(data)
-            for start in range(0, size, 1 << 20):
-                self.queue_locked(conn, view[start:start + (1 << 20)])
-            return
+            for start in range(0, size, PIECE):
+                self._queue_piece_locked(conn, view[start:start + PIECE])
+        elif size:
+            self._queue_piece_locked(conn, data)
+
+    def _queue_piece_locked(self, conn: Conn, data: Any) -> None:
+        size = len(data)
         while True:
             if conn.aborted:
                 raise Aborted("connection closed by the server")
@@ -686,14 +700,14 @@ class ConnectionLoop:
                 return
             if conn.spill_used + size <= self.spool_conn and self.disk_total + size <= self.spool_total:
                 if conn.spill is None:
-                    conn.spill = tempfile.TemporaryFile(prefix="warp-response-")
+                    conn.spill = _spill_file()
                     conn.spill_end = 0
-                os.pwrite(conn.spill.fileno(), data, conn.spill_end)
+                os.pwrite(conn.spill, data, conn.spill_end)
                 last = conn.out[-1] if conn.out else None
                 if type(last) is list and not last[3] and last[1] + last[2] == conn.spill_end:
                     last[2] += size
                 else:
-                    conn.out.append([conn.spill.fileno(), conn.spill_end, size, False])
+                    conn.out.append([conn.spill, conn.spill_end, size, False])
                 conn.spill_end += size
                 conn.spill_used += size
                 self.disk_total += size
@@ -715,8 +729,11 @@ class ConnectionLoop:
 
     def _publish_free(self) -> None:
         if self.scoreboard is not None:
-            self.scoreboard.set_free(self.slot, 0 if self.retiring or self.draining
-                                     else max(0, self.free - len(self.tasks)))
+            # Under the lock: a count computed by one thread must not land after a
+            # newer one written by another.
+            with self.cond:
+                self.scoreboard.set_free(self.slot, 0 if self.retiring or self.draining
+                                         else max(0, self.free - len(self.tasks)))
 
     def _thread_main(self, index: int) -> None:
         cond = self.cond
@@ -1043,6 +1060,9 @@ class ConnectionLoop:
                                        and self.scoreboard.others_free(self.slot)))):
             if self._give_away(conn, conn.buf):
                 return
+        if self.free <= len(self.tasks):
+            log.debug("request %s %s waits for a thread here (%d queued)", conn.req.method,
+                      conn.req.path, len(self.tasks))
         if self.retiring and self.free <= len(self.tasks):
             # Nowhere to go and no thread here: answer rather than leave it waiting.
             self._reject(conn, _ServiceUnavailable("worker is being replaced"))
@@ -1114,6 +1134,7 @@ class ConnectionLoop:
             self.tasks.remove(task)
             conn.aborted = True
         self._forget(conn)
+        self._publish_free()
         return True
 
     def _reoffer(self) -> None:
@@ -1123,7 +1144,9 @@ class ConnectionLoop:
         with self.cond:
             waiting = [t for t in self.tasks if t.raw is not None]
         for task in waiting[:4]:
-            self._give_task(task)
+            if self._give_task(task):
+                log.debug("request %s %s handed to a sibling that became free",
+                          task.req.method, task.req.path)
 
     def _forget(self, conn: Conn) -> None:
         """This worker no longer owns `conn` (it went to a sibling)."""
@@ -1275,14 +1298,15 @@ class ConnectionLoop:
                         self.disk_total -= conn.spill_used
                         conn.spill_used = conn.spill_end = 0
                         try:
-                            os.ftruncate(conn.spill.fileno(), 0)
+                            os.ftruncate(conn.spill, 0)
                         except OSError:
                             pass
                     conn.w_since = 0.0
                 else:
                     if not conn.w_since:
                         conn.w_since = conn.w_last = now
-                        conn.w_sent = 0
+                        conn.w_sent = conn.w_delivered = 0
+                        conn.w_outq0 = _unsent(conn.fd)
                     if progressed:
                         conn.w_last = now
                         conn.w_sent += progressed
@@ -1316,7 +1340,7 @@ class ConnectionLoop:
             self.disk_total -= conn.spill_used
             conn.spill_used = 0
             try:
-                conn.spill.close()
+                os.close(conn.spill)
             except OSError:
                 pass
             conn.spill = None
@@ -1501,9 +1525,16 @@ class ConnectionLoop:
                 if conn.out and conn.w_since:
                     why = self._write_late(conn, now)
                     if why:
-                        log.warning("write deadline for %s %s to %s: %s; connection closed",
+                        log.warning("write deadline for %s %s to %s: %s; connection reset",
                                     conn.req.method if conn.req else "-",
                                     conn.req.path if conn.req else "-", _client(conn.peer), why)
+                        # Reset, not close: a close would leave the kernel's socket
+                        # buffer (megabytes) still trickling out to the slow client.
+                        try:
+                            conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                                 struct.pack("ii", 1, 0))
+                        except OSError:
+                            pass
                         if conn.task is None:
                             self._close(conn)
                         else:
@@ -1525,12 +1556,20 @@ class ConnectionLoop:
         return ""
 
     def _write_late(self, conn: Conn, now: float) -> str:
+        # What the client took, not what the kernel took: the kernel's send buffer
+        # (megabytes on a fast link) would hide a slow reader for a long time.
+        unsent = _unsent(conn.fd)
+        delivered = conn.w_sent + conn.w_outq0 - unsent if unsent >= 0 else conn.w_sent
+        if delivered > conn.w_delivered:
+            conn.w_delivered = delivered
+            conn.w_last = now
         timeout = self.config.write_timeout
         if timeout and now - conn.w_last > timeout:
             return f"client read nothing for {timeout:g}s"
         elapsed = now - conn.w_since
-        if self.write_min_rate and elapsed > timeout + conn.w_sent / self.write_min_rate:
-            return f"client reads slower than {self.write_min_rate} bytes/s ({conn.w_sent} bytes in {elapsed:.0f}s)"
+        if self.write_min_rate and elapsed > timeout + conn.w_delivered / self.write_min_rate:
+            return (f"client reads slower than {self.write_min_rate} bytes/s "
+                    f"({conn.w_delivered} bytes in {elapsed:.0f}s)")
         if self.write_max_time and elapsed > self.write_max_time:
             return f"response not taken within {self.write_max_time:g}s"
         return ""
@@ -1553,6 +1592,24 @@ class ConnectionLoop:
             if conn.state == APP and conn.task is task:
                 self._fail(conn, _GatewayTimeout(f"request ran longer than {timeout:g}s"))
             self.retire("request timeout")
+
+
+def _unsent(fd: int) -> int:
+    """Bytes in a socket's send queue the peer has not acknowledged (-1: unknown)."""
+    if _TIOCOUTQ is None:
+        return -1
+    try:
+        return struct.unpack("i", fcntl.ioctl(fd, _TIOCOUTQ, b"\0\0\0\0"))[0]
+    except OSError:
+        return -1
+
+
+def _spill_file() -> int:
+    """A temporary file for response bytes a slow client has not taken yet, already
+    unlinked (nothing is left behind), its name still telling lsof what it was."""
+    fd, path = tempfile.mkstemp(prefix="warp-response-")
+    os.unlink(path)
+    return fd
 
 
 def _parse_request_start(value: str):
