@@ -29,7 +29,7 @@ def application(environ, start_response):
     elif path == "/big":
         mib = int(query.get("mb", "1"))
         start_response("200 OK", [("Content-Length", str(mib << 20))])
-        return [b"x" * (1 << 20) for _ in range(mib)]
+        return (b"x" * (1 << 20) for _ in range(mib))  # 1 MiB at a time, as it is made
     elif path == "/file":
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         return environ["wsgi.file_wrapper"](open(query["path"], "rb"), 65536)
