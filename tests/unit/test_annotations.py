@@ -17,9 +17,6 @@ from support.layers import module_files
 
 PENDING = [
     "warp.image.build",
-    "warp.image.render",
-    "warp.runtime.server.connection",
-    "warp.runtime.server.worker",
 ]
 
 

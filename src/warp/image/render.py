@@ -8,6 +8,8 @@ is left as written.
 """
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Optional
 import json
 import re
 
@@ -56,7 +58,7 @@ class ImageFacts:
     start_period: int = 70
 
 
-def template_path():
+def template_path() -> Path:
     """Dockerfile.template from an installed wheel, else from the source tree."""
     from warp.core.data import data_path
 
@@ -121,7 +123,7 @@ def _stage_args(facts):
     return " ".join(_shell_quote(word) for word in words)
 
 
-def values(facts):
+def values(facts: ImageFacts) -> Dict[str, str]:
     """Every placeholder's text for ``facts``."""
     return {
         "start_period": str(int(facts.start_period)),
@@ -138,7 +140,7 @@ def values(facts):
     }
 
 
-def render(facts, template=None):
+def render(facts: ImageFacts, template: Optional[str] = None) -> str:
     """The Dockerfile for ``facts``; ``template`` defaults to Dockerfile.template's text."""
     if template is None:
         template = template_path().read_text(encoding="utf-8")

@@ -180,7 +180,7 @@ class RequestReader:
     `continue_due` turns true when a head asked for ``Expect: 100-continue`` and its
     body has not fully arrived: the connection should send the interim response."""
 
-    __slots__ = ("buf", "heads", "request", "receiver", "limits", "continue_due")
+    __slots__ = ("buf", "heads", "request", "receiver", "body", "limits", "continue_due")
 
     def __init__(self, limits: Limits) -> None:
         from warp.runtime.server.http import HeadReader
@@ -189,6 +189,7 @@ class RequestReader:
         self.heads = HeadReader(limits)
         self.request: Request | None = None
         self.receiver: FixedReceiver | ChunkedReceiver | None = None
+        self.body: BodyBuffer | None = None  # what the receiver fills
         self.continue_due = False
 
     def feed(self, data: bytes) -> None:
@@ -198,7 +199,7 @@ class RequestReader:
     def in_body(self) -> bool:
         return self.request is not None
 
-    def next(self) -> tuple[Request, Sink | None] | None:
+    def next(self) -> tuple[Request, BodyBuffer | None] | None:
         if self.request is None:
             if not self.buf:
                 return None
@@ -210,8 +211,9 @@ class RequestReader:
             if not req.has_body:
                 return req, None
             self.request = req
-            self.receiver = ChunkedReceiver(self.limits) if req.chunked \
-                else FixedReceiver(req.content_length)
+            self.body = BodyBuffer()
+            self.receiver = ChunkedReceiver(self.limits, self.body) if req.chunked \
+                else FixedReceiver(req.content_length, self.body)
             self.continue_due = req.expect_continue
         receiver = self.receiver
         assert receiver is not None  # set together with self.request, just above or on an earlier call
@@ -220,7 +222,7 @@ class RequestReader:
             self.buf = self.buf[used:]
         if not receiver.done:
             return None
-        req, body = self.request, receiver.body
-        self.request = self.receiver = None
+        req, body = self.request, self.body
+        self.request = self.receiver = self.body = None
         self.continue_due = False
         return req, body

@@ -17,9 +17,12 @@ import select
 import socket
 import time
 
+from typing import Optional, Protocol
+
 from warp.runtime.server import wsgi
-from warp.runtime.server.body import RequestReader
-from warp.runtime.server.http import HTTPError, Limits, RequestTimeout
+from warp.runtime.server.body import BodyBuffer, RequestReader
+from warp.runtime.server.config import ServerConfig
+from warp.runtime.server.http import HTTPError, Limits, Request, RequestTimeout
 
 log = logging.getLogger("warp.runtime.server")
 
@@ -30,6 +33,16 @@ RECV_SIZE = 65536
 LINGER_SECONDS = 2.0
 LINGER_BYTES = 1 << 20
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class Tracker(Protocol):
+    """Who is told about each request: the worker's scoreboard, or nobody."""
+
+    def request_started(self, method: str, path: str, query: str = "", protocol: str = "") -> None: ...
+
+    def request_finished(self, status: int, bytes_sent: int) -> None: ...
+
+    def should_close(self) -> bool: ...
 
 
 class NullTracker:
@@ -50,7 +63,7 @@ class Service:
 
     __slots__ = ("app", "config", "limits", "static", "multithread")
 
-    def __init__(self, app, config) -> None:
+    def __init__(self, app: wsgi.WSGIApp, config: ServerConfig) -> None:
         self.app = app
         self.config = config
         self.limits = Limits(
@@ -59,7 +72,7 @@ class Service:
             max_field_size=config.limit_request_field_size,
             max_body=config.limit_request_body,
         )
-        self.multithread = getattr(config, "threads", 1) > 1
+        self.multithread = config.threads > 1
         self.static = None
         if config.static:
             from warp.runtime.server.static import StaticFiles
@@ -93,7 +106,7 @@ class Connection:
     __slots__ = ("sock", "fd", "peer", "service", "tracker", "reader",
                  "state", "deadline", "environ", "keep_alive", "requests", "registered")
 
-    def __init__(self, sock: socket.socket, peer, service: Service, tracker) -> None:
+    def __init__(self, sock: socket.socket, peer: wsgi.SockAddr, service: Service, tracker: Tracker) -> None:
         sock.setblocking(False)
         self.sock = sock
         self.fd = sock.fileno()
@@ -117,7 +130,7 @@ class Connection:
     def buf(self) -> bytes:
         return self.reader.buf
 
-    def next_request(self):
+    def next_request(self) -> Optional[tuple[Request, Optional[BodyBuffer]]]:
         """The next complete request as ``(request, body_or_None)``, or None when more
         bytes are needed (state becomes HEAD or BODY).  Raises HTTPError."""
         reader = self.reader
@@ -141,7 +154,7 @@ class Connection:
 
     # -- output --
 
-    def send(self, data) -> None:
+    def send(self, data: bytes) -> None:
         """Send all of `data`, waiting at most write_timeout whenever the client's
         receive window is full.  Raises OSError when the client is gone or stalled."""
         sock = self.sock
@@ -187,7 +200,7 @@ class Connection:
 
     # -- requests --
 
-    def handle(self, req, body) -> bool:
+    def handle(self, req: Request, body: Optional[BodyBuffer]) -> bool:
         """Answer one request; True when the connection may stay open."""
         service = self.service
         tracker = self.tracker
@@ -279,7 +292,8 @@ def _linger_blocking(sock: socket.socket) -> None:
         pass
 
 
-def serve_connection(sock, client_addr, app, config, tracker) -> None:
+def serve_connection(sock: socket.socket, client_addr: wsgi.SockAddr, app: wsgi.WSGIApp, config: ServerConfig,
+                     tracker: Optional[Tracker]) -> None:
     """Serve every request on one accepted connection (keep-alive, pipelining) until it
     should close, then close `sock`.  Never raises for client errors (answers
     400/413/414/431 and closes)."""

@@ -20,11 +20,19 @@ import random
 import signal
 import sys
 import time
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 from warp.runtime import proctitle
 from warp.runtime.accesslog import AccessRecord
 from warp.runtime.server.app import AppLoadError, load_app
+from warp.runtime.server.config import ServerConfig
+from warp.runtime.server.log import ServerLog
+from warp.runtime.server.scoreboard import Scoreboard
+from warp.runtime.server.sockets import Listener
+
+if TYPE_CHECKING:  # the protocol side is imported when serving starts, not in the master
+    from warp.runtime.server.loop import Handoff
+    from warp.runtime.server.wsgi import WSGIApp
 
 # Worker exit statuses the master understands (see Arbiter.reap_workers).
 EXIT_OK = 0
@@ -109,9 +117,10 @@ def _client_text(addr) -> str:
 
 
 class Worker:
-    def __init__(self, slot: int, generation: int, listeners, app, config, log, scoreboard,
-                 master_pid: int, sigmask=None, notify_fd: Optional[int] = None,
-                 handoff=None) -> None:
+    def __init__(self, slot: int, generation: int, listeners: list[Listener], app: Optional[WSGIApp],
+                 config: ServerConfig, log: ServerLog, scoreboard: Scoreboard, master_pid: int,
+                 sigmask: Optional[Iterable[int]] = None, notify_fd: Optional[int] = None,
+                 handoff: Optional[Handoff] = None) -> None:
         self.slot = slot
         self.generation = generation
         self.listeners = listeners
