@@ -439,3 +439,69 @@ def test_bundled_server_and_waitress_write_the_same_access_log_shape(apps, envs,
     assert {k: bundled[k] for k in same} == {k: waitress[k] for k in same} == {
         "remote": "127.0.0.1", "method": "GET", "path": "/nowhere%20here", "query": "a=1&b=two",
         "protocol": "HTTP/1.1", "status": 404, "bytes": len(b"not here")}
+
+
+LOCALE_APP = {
+    # Like s2i's locale test app: a Flask app that reads the locale variables and prints non-ASCII at import.
+    "app.py": '''
+        import json, locale, os, sys
+
+        from flask import Flask
+
+        print("import says \\u292e", flush=True)
+        app = Flask(__name__)
+
+
+        @app.route("/")
+        def index():
+            print("request says \\u292e")
+            return json.dumps({
+                "PYTHONIOENCODING": os.environ["PYTHONIOENCODING"], "LANG": os.environ["LANG"],
+                "LC_ALL": os.environ["LC_ALL"], "PYTHONUNBUFFERED": os.environ["PYTHONUNBUFFERED"],
+                "preferred": locale.getpreferredencoding(False), "stdout": sys.stdout.encoding,
+            })
+    ''',
+    "asgi.py": '''
+        import json, locale, os
+
+
+        async def application(scope, receive, send):
+            body = json.dumps({name: os.environ[name] for name in ("PYTHONIOENCODING", "LANG", "LC_ALL", "PYTHONUNBUFFERED")}
+                              | {"preferred": locale.getpreferredencoding(False)}).encode()
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": body})
+    ''',
+}
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_every_server_runs_the_app_with_a_utf8_locale_unless_the_user_chose_one(server, start_base, envs, tmp_path):
+    needs(server)
+    root = start_base / f"locale-{server}"
+    root.mkdir()
+    write(root, LOCALE_APP)
+    args = ["--server", server, "--workers", "1"] + (["--entrypoint", "asgi:application"] if server == "uvicorn" else [])
+    env = warp_env(envs.get("shared", server), LANG=None, LC_ALL=None, LC_CTYPE=None, PYTHONIOENCODING=None,
+                   PYTHONUNBUFFERED=None)
+    started = Started(root, args, env, free_port())
+    try:
+        status, body = started.wait_ready("/")
+        assert status == 200, started.output()[-3000:]
+        seen = json.loads(body)
+        assert seen["PYTHONIOENCODING"] == "UTF-8" and seen["PYTHONUNBUFFERED"] == "1"
+        assert seen["LANG"] == seen["LC_ALL"] and seen["LANG"].endswith("UTF-8")
+        assert seen["preferred"].upper().replace("-", "") == "UTF8"
+        if server != "uvicorn":
+            # Written as UTF-8; Apache's error log shows those bytes escaped.
+            assert "import says \u292e" in started.output() or "import says \\xe2\\xa4\\xae" in started.output()
+    finally:
+        started.kill()
+    # A locale the user set is theirs.
+    env.update(LANG="C.UTF-8", PYTHONIOENCODING="utf-8:replace")
+    started = Started(root, args, env, free_port())
+    try:
+        status, body = started.wait_ready("/")
+        seen = json.loads(body)
+        assert (seen["LANG"], seen["LC_ALL"], seen["PYTHONIOENCODING"]) == ("C.UTF-8", "C.UTF-8", "utf-8:replace")
+    finally:
+        started.kill()

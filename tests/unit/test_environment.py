@@ -128,3 +128,20 @@ def test_environment_files_are_applied_once_when_the_project_is_opened(tmp_path)
     # What the caller set wins over .s2i/environment, and the caller's mapping is left alone.
     base = {"PATH": "/usr/bin:/bin", "WARP_SERVER": "waitress"}
     assert open_project(tmp_path, environ=base).config.server == "waitress" and "COUNT" not in base
+
+
+def test_locale_defaults_fill_only_what_the_user_left_unset():
+    from warp.core.environment import locale_defaults, utf8_locale
+
+    chosen = utf8_locale()
+    assert chosen in ("en_US.UTF-8", "C.UTF-8")
+    assert locale_defaults({}) == {"LANG": chosen, "LC_ALL": chosen, "PYTHONIOENCODING": "UTF-8"}
+    assert locale_defaults({"LANG": "de_DE.UTF-8"}) == {"LC_ALL": "de_DE.UTF-8", "PYTHONIOENCODING": "UTF-8"}
+    assert locale_defaults({"LANG": "x", "LC_ALL": "y", "PYTHONIOENCODING": "latin-1"}) == {}
+
+
+def test_utf8_locale_is_one_this_machine_has():
+    from warp.core.environment import utf8_locale
+
+    shown = subprocess.run(["locale", "-a"], capture_output=True, text=True).stdout.lower().replace("-", "").split()
+    assert utf8_locale().lower().replace("-", "") in shown

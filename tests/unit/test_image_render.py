@@ -68,6 +68,10 @@ def test_runtime_user_port_healthcheck_and_start():
     assert "USER 1001" in final
     assert "EXPOSE 9123" in final
     assert any(line.startswith("ENV ") and "PORT=9123" in line for line in final)
+    # A UTF-8 locale every Debian-based image has, and Python told to use UTF-8 and not buffer logs.
+    env_line = next(line for line in final if line.startswith("ENV ") and "PORT=9123" in line)
+    for pair in ("LANG=C.UTF-8", "LC_ALL=C.UTF-8", "PYTHONIOENCODING=UTF-8", "PYTHONUNBUFFERED=1"):
+        assert pair in env_line
     assert any(line.startswith("HEALTHCHECK") and '"warp", "health"' in line for line in final)
     assert any(line.startswith('CMD ["warp", "start"') for line in final)
     assert 'ENTRYPOINT ["/usr/local/bin/warp-entrypoint"]' in final

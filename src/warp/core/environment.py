@@ -14,12 +14,14 @@ the app sees the same variables everywhere:
   ``set -a``, so it can write ``${NAME:-default}`` or extend PATH itself);
 - the app's virtualenv activated (``VIRTUAL_ENV``, its ``bin`` first on PATH,
   no ``PYTHONHOME``);
-- ``PORT`` from warp's port setting, and unbuffered Python output so logs
-  stream.
+- ``PORT`` from warp's port setting, unbuffered Python output so logs
+  stream, and (unless set) a UTF-8 locale that exists in LANG/LC_ALL and
+  PYTHONIOENCODING=UTF-8, as mod_wsgi-express sets them.
 """
 
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
+import functools
 import os
 import re
 import shlex
@@ -172,7 +174,43 @@ def runtime_environ(project: Any, venv: "Optional[str | os.PathLike[str]]" = Non
         # A PORT from an environment file stands unless warp's port was set.
         env["PORT"] = str(project.config.port)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    env.update(locale_defaults(env))
     return env
+
+
+# Preferred first: what mod_wsgi-express and s2i's images set; C.UTF-8 is in every glibc since 2.35 and Debian's before.
+_PREFERRED_LOCALES = ("en_US.UTF-8", "C.UTF-8")
+
+
+@functools.lru_cache(maxsize=1)
+def utf8_locale() -> str:
+    """A UTF-8 locale this machine has: en_US.UTF-8 when installed, else C.UTF-8."""
+    try:
+        listed = subprocess.run(["locale", "-a"], capture_output=True, text=True, timeout=10).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        listed = []
+    # locale -a spells them en_US.utf8 / C.utf8; compare without case and dashes.
+    have = {name.lower().replace("-", "") for name in listed}
+    for name in _PREFERRED_LOCALES:
+        if name.lower().replace("-", "") in have:
+            return name
+    return "C.UTF-8"
+
+
+def locale_defaults(env: Mapping[str, str]) -> Dict[str, str]:
+    """The locale variables to add to ``env`` so the app runs with UTF-8 as mod_wsgi-express does.
+
+    Only what the user left unset: LANG (a UTF-8 locale that exists), LC_ALL
+    (LANG's value, so a LANG the user chose is kept) and PYTHONIOENCODING=UTF-8.
+    """
+    added = {}
+    if not env.get("LANG"):
+        added["LANG"] = utf8_locale()
+    if not env.get("LC_ALL"):
+        added["LC_ALL"] = env.get("LANG") or added["LANG"]
+    if not env.get("PYTHONIOENCODING"):
+        added["PYTHONIOENCODING"] = "UTF-8"
+    return added
 
 
 def changes(before: Mapping[str, str], after: Mapping[str, str]) -> Tuple[Dict[str, str], List[str]]:

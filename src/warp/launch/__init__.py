@@ -229,6 +229,9 @@ def plan_start(project: Project, env: Mapping[str, str], process_type: str = "we
     roots = [str(project.root)] if project.app_dir != project.root else []
     full["PYTHONPATH"] = os.pathsep.join([str(pythonpath)] + roots + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     argv = tuple(cmd.argv)
+    if server == "mod_wsgi" and "--locale" not in argv and full.get("LC_ALL"):
+        # mod_wsgi-express sets Apache's locale itself (en_US.UTF-8 when it can); give it the app's.
+        argv += ("--locale", full["LC_ALL"])
     if entry.server in NEED_INIT:
         argv, full = _as_init(project, argv, full, supervised)
 
