@@ -495,8 +495,11 @@ def test_every_server_runs_the_app_with_a_utf8_locale_unless_the_user_chose_one(
             # Written as UTF-8; Apache's error log shows those bytes escaped.
             assert "import says \u292e" in started.output() or "import says \\xe2\\xa4\\xae" in started.output()
     finally:
-        started.kill()
-    # A locale the user set is theirs.
+        started.terminate()
+    # A locale the user set is theirs (another folder: Apache keeps its pid file in the app's .warp/run).
+    root = start_base / f"locale-{server}-chosen"
+    root.mkdir()
+    write(root, LOCALE_APP)
     env.update(LANG="C.UTF-8", PYTHONIOENCODING="utf-8:replace")
     started = Started(root, args, env, free_port())
     try:
@@ -504,4 +507,4 @@ def test_every_server_runs_the_app_with_a_utf8_locale_unless_the_user_chose_one(
         seen = json.loads(body)
         assert (seen["LANG"], seen["LC_ALL"], seen["PYTHONIOENCODING"]) == ("C.UTF-8", "C.UTF-8", "utf-8:replace")
     finally:
-        started.kill()
+        started.terminate()
