@@ -22,7 +22,7 @@ import socket
 import time
 
 from warp.core.errors import WarpError
-from warp.deploy.spec import RUN_DIR, SECRETS_DIR, AppSpec, Process
+from warp.deploy.spec import RUN_DIR, AppSpec, Process
 
 LABEL = "warp.deploy"
 TYPE_LABEL = "warp.deploy.type"
@@ -35,6 +35,7 @@ LOG_TAIL = 20
 # Tasks of a new service that may fail before warp calls the deploy failed
 # (Swarm would go on restarting them).
 FIRST_DEPLOY_FAILURES = 3
+ENDED = ("complete", "failed", "rejected", "shutdown", "orphaned", "remove")
 
 
 class DeployFailed(WarpError):
@@ -229,9 +230,7 @@ def _service_kwargs(spec: AppSpec, process: Process, image: str, network_id: str
     if job:
         return {"task_template": template, "name": service_name(spec.name, process.type), "labels": labels,
                 "mode": ServiceMode("replicated-job", replicas=1, concurrency=1)}
-    # Web starts each new replica before stopping an old one; other types stop
-    # first, since a worker (a scheduler, say) may not be safe to run twice.
-    order = "start-first" if process.is_web else "stop-first"
+    order = update_order(spec, process)
     update = UpdateConfig(parallelism=1, delay=0, failure_action="rollback", monitor=max(1, spec.monitor) * NS,
                           max_failure_ratio=0, order=order)
     rollback = UpdateConfig(parallelism=1, delay=0, failure_action="pause", monitor=max(1, spec.monitor) * NS,
@@ -248,6 +247,18 @@ def _service_kwargs(spec: AppSpec, process: Process, image: str, network_id: str
         }),
         "endpoint_spec": EndpointSpec(mode=spec.endpoint_mode, ports=ports or None),
     }
+
+
+def update_order(spec: AppSpec, process: Process) -> str:
+    """start-first for web: each new replica is healthy before an old one stops.
+
+    Other types stop first, since a worker (a scheduler, say) may not be safe to
+    run twice; so does web published in host mode, where the new replica
+    cannot bind the port on a node while the old one holds it.
+    """
+    if process.is_web and not (spec.publish and spec.publish_mode == "host"):
+        return "start-first"
+    return "stop-first"
 
 
 def _spec_hash(kwargs: Dict[str, Any]) -> str:
@@ -272,7 +283,7 @@ def _secret_refs(client: Any, spec: AppSpec, created: List[Tuple[str, str]]) -> 
             secret_id = secret.id
             created.append(("secret", secret_id))
         # Owned by root, readable by group 0, which every UID the image runs as is in.
-        refs.append(SecretReference(secret_id, swarm_name, filename=f"{SECRETS_DIR}/{name}", uid="0", gid="0", mode=0o440))
+        refs.append(SecretReference(secret_id, swarm_name, filename=name, uid="0", gid="0", mode=0o440))
     return refs
 
 
@@ -494,7 +505,9 @@ def _progress(client: Any, watch: _Watch) -> Tuple[str, str]:
     if state in ("rollback_started", "rollback_completed", "rollback_paused", "paused"):
         return "rolled-back" if state != "rollback_started" else "rolling-back", line
     if watch.created:
-        failures = [t for t in tasks if _task_hash(t) == watch.target and (t.get("Status") or {}).get("State") in ("failed", "rejected")]
+        # A new long-running task that ended, whatever its exit status (a task
+        # stopped for failing its health check exits 0 on TERM), is a failure.
+        failures = [t for t in tasks if _task_hash(t) == watch.target and (t.get("Status") or {}).get("State") in ENDED]
         if len(failures) >= FIRST_DEPLOY_FAILURES:
             return "failed", line
     if len(new_running) >= watch.replicas and not old and state in ("", "completed"):
@@ -598,8 +611,7 @@ def deploy(spec: AppSpec, environ: Optional[Dict[str, str]] = None, client: Any 
                     unchanged.append(kwargs["name"])
                 else:
                     updated.append(kwargs["name"])
-                    order = "start-first" if process.is_web else "stop-first"
-                    yield f"{kwargs['name']}: updating one replica at a time ({order})"
+                    yield f"{kwargs['name']}: updating one replica at a time ({update_order(spec, process)})"
                 watches.append(_Watch(kwargs["name"], current.id, process.type, target, process.replicas, started_before, False))
             except docker.errors.APIError as exc:
                 raise DeployFailed(f"the engine refused service {kwargs['name']}: {exc.explanation or exc}") from None
