@@ -332,7 +332,10 @@ def _task_error(task: Dict[str, Any]) -> str:
     status = task.get("Status") or {}
     error = status.get("Err") or status.get("Message") or status.get("State", "")
     code = ((status.get("ContainerStatus") or {}).get("ExitCode"))
-    return f"{error} (exit status {code})" if code and str(code) not in error else error
+    if not code:
+        return error
+    # Swarm's own words for it are "task: non-zero exit (3)".
+    return f"exit status {code}" if not error or "non-zero exit" in error else f"{error} (exit status {code})"
 
 
 def _read_logs(client: Any, call: Any, silence: float = 3.0) -> str:
@@ -463,10 +466,13 @@ def _health_output(client: Any, task: Dict[str, Any]) -> str:
         return ""  # on another node, or already removed
     if health.get("Status") != "unhealthy":
         return ""
-    # The last probe may be one cut short when the container stopped: take the last that said something.
+    # The last probes may have run while the container was being stopped
+    # (connection refused, or nothing): the output that recurs is the reason.
     said = [" ".join(str(probe.get("Output", "")).split()) for probe in health.get("Log") or []]
     said = [text for text in said if text]
-    return said[-1] if said else f"{health.get('FailingStreak', 0)} failed health checks"
+    if not said:
+        return f"{health.get('FailingStreak', 0)} failed health checks"
+    return max(said, key=lambda text: (said.count(text), -said.index(text)))
 
 
 def _failing_task(client: Any, watch: _Watch) -> Tuple[str, str, str]:
