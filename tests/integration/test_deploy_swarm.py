@@ -74,7 +74,9 @@ def build_image(swarm, app, name):
     made["images"].append(name)
     result = warp("image", name, "--app", str(app), "--base-image", BASE, "--json", timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout)["id"]
+    image_id = json.loads(result.stdout)["id"]
+    made["images"].append(image_id)  # a rebuild under the same name leaves the previous one untagged
+    return image_id
 
 
 def deploy(name, app, *args, timeout=600):

@@ -431,6 +431,15 @@ def run_release(client: Any, spec: AppSpec, image: str, network_id: str, secrets
             client.api.remove_service(service_id)
         except docker.errors.APIError:
             pass
+        # Swarm leaves a finished job's container behind even once the job
+        # service is gone; remove it where it ran here.
+        for finished in [task] if task else []:
+            container_id = ((finished.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID")
+            if container_id:
+                try:
+                    client.api.remove_container(container_id, force=True)
+                except docker.errors.APIError:
+                    pass
 
 
 # -- converging -----------------------------------------------------------------------
@@ -691,9 +700,14 @@ def remove(name: str, environ: Optional[Dict[str, str]] = None, client: Any = No
     # The network and secrets are in use until the tasks' containers are gone.
     deadline = time.monotonic() + wait
     while services and time.monotonic() < deadline:
-        if not client.containers.list(all=True, filters={"label": f"{LABEL}={name}"}):
+        if not client.containers.list(filters={"label": f"{LABEL}={name}"}):
             break
         time.sleep(POLL)
+    for leftover in client.containers.list(all=True, filters={"label": f"{LABEL}={name}"}):
+        try:
+            leftover.remove(force=True)  # a stopped task's or release job's container
+        except docker.errors.APIError:
+            pass
     for secret in client.secrets.list(filters={"label": f"{LABEL}={name}"}):
         try:
             secret.remove()
