@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 from warp.core.project import open_project  # noqa: E402
 from warp.deploy import swarm  # noqa: E402
-from warp.deploy.spec import plan  # noqa: E402
+from warp.deploy.spec import app_spec  # noqa: E402
 from warp.image.build import build_image, drain  # noqa: E402
 
 CLIENT = REPO / "tests" / "support" / "swarm_client.py"
@@ -57,7 +57,7 @@ def main() -> None:
         text = source.read_text()
         try:
             drain(build_image(app, name, base_image=args.base_image))
-            spec = plan(open_project(app, environ=dict(os.environ), flags=flags), name)
+            spec = app_spec(open_project(app, environ=dict(os.environ), flags=flags), name)
             drain(swarm.deploy(spec, client=client))
             for round_number in range(1, args.rounds + 1):
                 source.write_text(text.replace("Hello from warp", f"Hello from warp, version {round_number + 1}"))
@@ -69,7 +69,7 @@ def main() -> None:
                 while b"client ready" not in looping.logs():
                     time.sleep(0.2)
                 started = time.monotonic()
-                result = drain(swarm.deploy(plan(open_project(app, environ=dict(os.environ), flags=flags), name), client=client))
+                result = drain(swarm.deploy(app_spec(open_project(app, environ=dict(os.environ), flags=flags), name), client=client))
                 seconds = time.monotonic() - started
                 looping.kill(signal="SIGTERM")
                 looping.wait(timeout=60)

@@ -5,7 +5,7 @@ import pytest
 from warp.core.errors import WarpError
 from warp.core.project import open_project
 from warp.deploy import swarm
-from warp.deploy.spec import plan
+from warp.deploy.spec import app_spec
 
 from support import write
 
@@ -45,7 +45,7 @@ def test_connect_accepts_a_manager(monkeypatch):
 ])
 def test_update_order(tmp_path, flags, web_order):
     app = write(tmp_path, {"wsgi.py": "application = None\n", "Procfile": "worker: python w.py\n"})
-    spec = plan(open_project(app, environ={}, flags=flags), "shop")
+    spec = app_spec(open_project(app, environ={}, flags=flags), "shop")
     assert swarm.update_order(spec, spec.process("web")) == web_order
     assert swarm.update_order(spec, spec.process("worker")) == "stop-first"
 
