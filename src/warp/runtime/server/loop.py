@@ -501,6 +501,7 @@ class ConnectionLoop:
         # Stopping while siblings keep serving (reload, recycling, a timeout): idle and
         # ready connections go to them instead of being closed under their clients.
         self.hand_over = False
+        self._first = False   # the request being dispatched goes ahead of the queue
         self.cond = threading.Condition(threading.Lock())
         self.events: collections.deque = collections.deque()
         self.tasks: collections.deque = collections.deque()
@@ -1110,7 +1111,10 @@ class ConnectionLoop:
                     raw if complete and len(raw) <= HANDOFF_MAX else None)
         conn.task = task
         with self.cond:
-            self.tasks.append(task)
+            if self._first:
+                self.tasks.appendleft(task)
+            else:
+                self.tasks.append(task)
             self.cond.notify()
         self._publish_free()
         self._set_events(conn)
@@ -1142,7 +1146,8 @@ class ConnectionLoop:
                                  or self.scoreboard.others_free(self.slot)):
             return
         with self.cond:
-            waiting = [t for t in self.tasks if t.raw is not None]
+            # Not those that came from a sibling: requests must not bounce around.
+            waiting = [t for t in self.tasks if t.raw is not None and t.conn.handoff_ok]
         for task in waiting[:4]:
             if self._give_task(task):
                 log.debug("request %s %s handed to a sibling that became free",
@@ -1164,15 +1169,18 @@ class ConnectionLoop:
             pass
         self._resume_accepting()
 
-    def _take_handoffs(self) -> None:
-        if self.handoff is None:
+    def _take_handoffs(self, first: bool = False) -> None:
+        """Adopt connections siblings handed over: as many as there are free threads,
+        or (`first`) one that goes ahead of this worker's own queue."""
+        if self.handoff is None or self.retiring or self.hand_over:
             return
-        for _ in range(max(1, self.free - len(self.tasks))):
-            if self.free <= len(self.tasks) or self.retiring:
+        for _ in range(1 if first else max(1, self.free - len(self.tasks))):
+            if not first and self.free <= len(self.tasks):
                 return
             taken = self.handoff.take()
             if taken is None:
                 return
+            self._first = first
             sock, raw, arrival, requests = taken
             try:
                 peer = sock.getpeername()
@@ -1191,6 +1199,7 @@ class ConnectionLoop:
             else:
                 conn.idle_since = time.monotonic()
                 self._set_events(conn)
+            self._first = False
 
     def _update_handoff_interest(self) -> None:
         if self.handoff is None:
@@ -1209,12 +1218,15 @@ class ConnectionLoop:
     # ----------------------------------------------------------------- events from threads
 
     def _drain_wake(self) -> None:
-        self._woken = False
+        # Empty the pipe first, then allow new wake-ups: the other order lets a byte
+        # written in between be swallowed with the flag left set, and every later
+        # wake-up would then be skipped. Events queued meanwhile are processed next.
         try:
             while os.read(self._wake_r, 4096):
                 pass
         except (BlockingIOError, InterruptedError, OSError):
             pass
+        self._woken = False
 
     def _process_events(self) -> None:
         events = self.events
@@ -1225,6 +1237,11 @@ class ConnectionLoop:
             if what == "write":
                 self._write(conn)
             elif what == "done":
+                if self.tasks and self.handoff is not None:
+                    # A thread is free and work is queued here: first one request a
+                    # sibling handed over, if any waits. Without this, handed-over
+                    # requests could wait as long as every worker had work queued.
+                    self._take_handoffs(first=True)
                 if conn.state != APP:
                     continue  # already answered by the server (deadline) and closing
                 conn.task = None
