@@ -1,23 +1,14 @@
 """Every public function of warp is annotated, so mypy checks its body and its callers.
 
 Public: a module-level function, or a method (``__init__`` included) of a
-module-level class, whose name does not start with an underscore. PENDING names
-the modules not annotated yet; each entry is an xfail(strict=True) test that goes
-red once the module is complete (remove it then), and a module not listed fails
-as soon as it gains an unannotated public function.
+module-level class, whose name does not start with an underscore.
 """
 
 from __future__ import annotations
 
 import ast
 
-import pytest
-
 from support.layers import module_files
-
-PENDING = [
-    "warp.image.build",
-]
 
 
 def unannotated(path) -> list[str]:
@@ -49,7 +40,7 @@ def _public_functions(tree):
 
 
 def test_public_functions_are_annotated():
-    missing = {module: unannotated(path) for module, path in module_files().items() if module not in PENDING}
+    missing = {module: unannotated(path) for module, path in module_files().items()}
     assert {module: names for module, names in missing.items() if names} == {}
 
 
@@ -58,13 +49,6 @@ def test_shipped_buildpacks_are_annotated():
 
     missing = {str(path): unannotated(path) for path in sorted((REPO / "buildpacks").glob("*/buildpack.py"))}
     assert {path: names for path, names in missing.items() if names} == {}
-
-
-@pytest.mark.xfail(strict=True, reason="module not annotated yet; remove it from PENDING once it is")
-@pytest.mark.parametrize("module", PENDING)
-def test_pending_module_is_annotated(module):
-    path = module_files().get(module)  # a module since removed passes too: drop its entry
-    assert path is None or unannotated(path) == []
 
 
 def test_the_check_sees_what_is_missing(tmp_path):

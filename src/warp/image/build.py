@@ -13,14 +13,20 @@ import os
 import re
 import sys
 import time
-from typing import Optional
+from typing import Any, Callable, Dict, Generator, Iterator, Mapping, Optional, Tuple, TypeVar, Union
 
 from warp.app.python import wanted_python
 from warp.core.errors import UsageError, WarpError
-from warp.core.project import open_project
+from warp.core.project import Project, open_project
 from warp.image import context as ctx
 from warp.image import labels as labels_mod
 from warp.image import pipconf, render, wheel
+
+# docker.DockerClient: the SDK ships no type information.
+DockerClient = Any
+# A value given as a flag, raw: the settings registry parses and checks it.
+RawFlag = object
+T = TypeVar("T")
 
 ENTRYPOINT = Path(__file__).with_name("entrypoint.sh")
 
@@ -50,14 +56,14 @@ class ImageResult:
     sbom: Optional[str] = None  # the file the SBOM was written to
 
     @property
-    def pushed(self):
+    def pushed(self) -> Optional[str]:
         """name@digest, the reference that always pulls this very image."""
         if not self.digest:
             return None
         repository = self.tags[0].rsplit(":", 1)[0] if ":" in self.tags[0].rsplit("/", 1)[-1] else self.tags[0]
         return f"{repository}@{self.digest}"
 
-    def as_dict(self):
+    def as_dict(self) -> Dict[str, Any]:
         return {
             "id": self.id, "tags": self.tags, "size": self.size, "port": self.port,
             "base_image": self.base_image, "timings": self.timings, "labels": self.labels,
@@ -66,7 +72,7 @@ class ImageResult:
         }
 
 
-def drain(steps, on_line=None):
+def drain(steps: Generator[str, None, T], on_line: Optional[Callable[[str], object]] = None) -> T:
     """Run a generator such as :func:`build_image` to its end: each yielded
     line goes to ``on_line``; the generator's return value is returned."""
     while True:
@@ -78,7 +84,7 @@ def drain(steps, on_line=None):
             on_line(line)
 
 
-def check_name(name):
+def check_name(name: str) -> str:
     """``name`` as a full reference (``:latest`` added), or UsageError."""
     if not _NAME.match(name or ""):
         raise UsageError(
@@ -89,7 +95,7 @@ def check_name(name):
     return name if ":" in last else f"{name}:latest"
 
 
-def check_base_image(reference, where):
+def check_base_image(reference: str, where: str) -> str:
     """``reference`` if the engine could accept it as an image (name[:tag][@digest]), else UsageError."""
     name, _, digest = str(reference).partition("@")
     if _NAME.match(name) and (not digest or re.fullmatch(r"sha256:[0-9a-f]{64}", digest)):
@@ -98,7 +104,7 @@ def check_base_image(reference, where):
                      "give one like python:3.12-slim, registry.local/team/base:1 or name@sha256:<digest>")
 
 
-def default_base_image(python_version=None):
+def default_base_image(python_version: Optional[str] = None) -> str:
     """``python:X.Y-slim`` for ``python_version`` (e.g. "3.11" or "3.11.4"), else this interpreter's."""
     if python_version:
         # An exact version (3.11, 3.11.4, python-3.11.4); a range such as
@@ -109,7 +115,7 @@ def default_base_image(python_version=None):
     return f"python:{sys.version_info.major}.{sys.version_info.minor}-slim"
 
 
-def connect(environ=None):
+def connect(environ: Optional[Mapping[str, str]] = None) -> DockerClient:
     """A docker client for the engine DOCKER_HOST names (or the local socket) that answers."""
     try:
         import docker
@@ -132,7 +138,7 @@ def connect(environ=None):
     return client
 
 
-def ensure_base_image(client, base_image):
+def ensure_base_image(client: DockerClient, base_image: str) -> Iterator[str]:
     """Yield progress while making sure ``base_image`` is there; WarpError if it cannot be."""
     import docker
 
@@ -163,7 +169,7 @@ BUILDER_LABEL = "warp.image.builder-for"
 SBOM_REQUIREMENTS = ("cyclonedx-bom>=7.5,<8",)
 
 
-def api_version(client) -> tuple:
+def api_version(client: DockerClient) -> Tuple[int, ...]:
     """The engine's API version as a tuple of ints, e.g. (1, 41); (0,) when it does not say."""
     try:
         text = str(client.version().get("ApiVersion", ""))
@@ -172,12 +178,12 @@ def api_version(client) -> tuple:
         return (0,)
 
 
-def start_interval_for(version: tuple):
+def start_interval_for(version: Tuple[int, ...]) -> Optional[int]:
     """Seconds between health checks during the start period, or None where the engine has none."""
     return START_INTERVAL if tuple(version) >= START_INTERVAL_API else None
 
 
-def start_period(environ) -> int:
+def start_period(environ: Mapping[str, str]) -> int:
     """The health check's grace period: the bundled server's startup timeout
     (the time a worker may take to import the app), plus 10 s for the master."""
     from warp.core.settings import BY_NAME
@@ -199,15 +205,16 @@ class Prepared:
     base_image: str
     port: int
     dockerfile: str
-    context: object  # context.Context
+    context: ctx.Context
     labels: dict
     not_forwarded: tuple = ()  # host pip settings that mean nothing in a container
     source_date_epoch: int = 0
     start_interval: Optional[int] = None
 
 
-def prepare(app_dir=".", name="app", base_image=None, environ=None, engine_api=(0,), base_image_id="",
-            source_date_epoch=None):
+def prepare(app_dir: Union[str, Path] = ".", name: str = "app", base_image: RawFlag = None,
+            environ: Optional[Mapping[str, str]] = None, engine_api: Tuple[int, ...] = (0,), base_image_id: str = "",
+            source_date_epoch: RawFlag = None) -> Prepared:
     """Everything the engine needs, made without the engine.
 
     ``engine_api`` is the engine's API version (it decides the health check's
@@ -252,7 +259,7 @@ def prepare(app_dir=".", name="app", base_image=None, environ=None, engine_api=(
     return Prepared(reference, base, config.port, dockerfile, context, labels, pip_files.dropped, epoch, interval)
 
 
-def resolve_base_image(project) -> str:
+def resolve_base_image(project: Project) -> str:
     """The base image the settings name, else python:X.Y-slim for the app's Python."""
     config = project.config
     if config.base_image:
@@ -260,8 +267,10 @@ def resolve_base_image(project) -> str:
     return default_base_image(wanted_python(project).version)
 
 
-def build_image(app_dir=".", name="app", base_image=None, environ=None, client=None, no_cache=None,
-                push=None, sbom=None, source_date_epoch=None):
+def build_image(app_dir: Union[str, Path] = ".", name: str = "app", base_image: RawFlag = None,
+                environ: Optional[Mapping[str, str]] = None, client: Optional[DockerClient] = None,
+                no_cache: RawFlag = None, push: RawFlag = None, sbom: RawFlag = None,
+                source_date_epoch: RawFlag = None) -> Generator[str, None, ImageResult]:
     """Build the image; yields progress lines, returns an ImageResult.
 
     ``no_cache`` rebuilds every layer (the base image is reused as it is);
@@ -279,7 +288,7 @@ def build_image(app_dir=".", name="app", base_image=None, environ=None, client=N
         "base_image": base_image, "no_cache": no_cache, "push": push, "sbom": sbom,
         "source_date_epoch": source_date_epoch})
     config = project.config
-    no_cache, push, sbom = config.no_cache, config.push, config.sbom
+    rebuild_all, push_to, sbom_file = config.no_cache, config.push, config.sbom
     base = resolve_base_image(project)
     client = client or connect(environ)
     yield from ensure_base_image(client, base)
@@ -295,7 +304,7 @@ def build_image(app_dir=".", name="app", base_image=None, environ=None, client=N
 
     yield f"building {prepared.reference} on {prepared.base_image}"
     build_started = time.monotonic()
-    built_id = yield from _stream_build(client, prepared.context.data, None, no_cache,
+    built_id = yield from _stream_build(client, prepared.context.data, None, rebuild_all,
                                         labels={BUILDER_LABEL: prepared.reference})
     build_seconds = time.monotonic() - build_started
 
@@ -309,14 +318,14 @@ def build_image(app_dir=".", name="app", base_image=None, environ=None, client=N
                "assemble": round(time.monotonic() - assemble_started, 3)}
 
     digest = None
-    if push:
+    if push_to:
         yield f"pushing {prepared.reference}"
         push_started = time.monotonic()
         from warp.image.registry import push_image
         digest = yield from push_image(client, prepared.reference)
         timings["push"] = round(time.monotonic() - push_started, 3)
-    if sbom:
-        write_sbom(client, assembled.id, sbom)
+    if sbom_file:
+        write_sbom(client, assembled.id, sbom_file)
 
     image = client.images.get(assembled.id)
     timings["total"] = round(time.monotonic() - started, 3)
@@ -330,7 +339,7 @@ def build_image(app_dir=".", name="app", base_image=None, environ=None, client=N
         labels=prepared.labels,
         digest=digest,
         source_date_epoch=prepared.source_date_epoch,
-        sbom=str(sbom) if sbom else None,
+        sbom=str(sbom_file) if sbom_file else None,
     )
 
 
@@ -357,7 +366,7 @@ def _remove_replaced_builders(client, reference, keep):
                 pass  # a container still uses it, or another build does: leave it
 
 
-def read_sbom(client, image_id) -> bytes:
+def read_sbom(client: DockerClient, image_id: str) -> bytes:
     """The SBOM an image made by warp carries, as bytes."""
     import io
     import tarfile
@@ -383,7 +392,7 @@ def read_sbom(client, image_id) -> bytes:
         container.remove(force=True)
 
 
-def write_sbom(client, image_id, target):
+def write_sbom(client: DockerClient, image_id: str, target: Union[str, Path]) -> None:
     """Write the image's SBOM to ``target`` whole, or not at all."""
     data = read_sbom(client, image_id)
     target = Path(target)
@@ -450,7 +459,8 @@ def _build_failed(step, last_output, detail):
     )
 
 
-def run_image(reference, port=8080, environ=None, client=None, name=None):
+def run_image(reference: str, port: int = 8080, environ: Optional[Mapping[str, str]] = None,
+              client: Optional[DockerClient] = None, name: Optional[str] = None) -> Iterator[str]:
     """Start ``reference`` with its port published on 127.0.0.1 and yield its log lines.
 
     The container is stopped (TERM, then KILL after 10 s) and removed when the
