@@ -340,7 +340,8 @@ def start_command(process_types: Tuple[str, ...], app_dir: str, run_all: bool, p
         _start_all(project, env, process_types, print_only, as_json)
         return
     process_type = process_types[0] if process_types else "web"
-    plan = _run(lambda: plan_start(project, env, process_type), as_json)
+    reload = bool(project.config.reload) and process_type == "web"
+    plan = _run(lambda: plan_start(project, env, process_type, supervised=reload), as_json)
     if print_only or as_json:
         if as_json:
             _emit_json({"ok": True, **plan.to_dict()})
@@ -361,7 +362,27 @@ def start_command(process_types: Tuple[str, ...], app_dir: str, run_all: bool, p
         progress(f"{label}: {value}")
     sys.stderr.flush()
     sys.stdout.flush()
+    if reload:
+        sys.exit(_run(lambda: _run_reloading(project, plan)))
     _run(lambda: run_plan(plan))
+
+
+def _run_reloading(project, plan) -> int:
+    """--reload: the server as warp's child, reloaded by the watcher when the source changes."""
+    from warp.launch.reloader import Watcher
+    from warp.launch.supervisor import Output, ProcessSpec, Supervisor
+
+    output = Output(stream=sys.stdout, prefix=False)
+    supervisor = Supervisor([ProcessSpec("web", 1, plan)], output,
+                            graceful_timeout=float(project.config.graceful_timeout))
+    watcher = Watcher(project.root, lambda changed: supervisor.request_reload(), progress,
+                      include=project.config.reload_include)
+    progress(f"reload: watching {project.root} ({watcher.mechanism})")
+    watcher.start()
+    try:
+        return supervisor.run()
+    finally:
+        watcher.stop()
 
 
 def _start_all(project, env, process_types, print_only, as_json):
@@ -390,6 +411,43 @@ def _start_all(project, env, process_types, print_only, as_json):
     specs = [ProcessSpec(name, number, plan) for name, count, plan in planned for number in range(1, count + 1)]
     supervisor = Supervisor(specs, output, graceful_timeout=float(project.config.graceful_timeout))
     sys.exit(supervisor.run())
+
+
+@main.command("replay")
+@click.argument("folder", type=click.Path(file_okay=False))
+@app_option
+@click.option("--against", default=None, metavar="URL",
+              help="The running app to send the requests to (default: http://127.0.0.1:PORT of the app's settings).")
+@click.option("--ignore-header", "ignore_headers", multiple=True, metavar="NAME",
+              help="A response header not to compare (repeatable; Date, cookies and Server never are).")
+@click.option("--ignore-json", "ignore_json", multiple=True, metavar="PATH",
+              help="A dotted path into JSON bodies not to compare, * for any key (repeatable), e.g. data.*.id.")
+@json_option
+def replay_command(folder: str, app_dir: str, against: Optional[str], ignore_headers: Tuple[str, ...],
+                   ignore_json: Tuple[str, ...], as_json: bool) -> None:
+    """Send the requests recorded by `warp start --record FOLDER` again; exit 1 on a difference."""
+    from pathlib import Path
+
+    from warp.core.project import open_project
+    from warp.launch.replay import replay
+
+    def run():
+        url = against
+        if url is None:
+            url = f"http://127.0.0.1:{open_project(app_dir).config.port}"
+        return replay(Path(folder), url, ignore_headers, ignore_json)
+
+    outcomes = _run(run, as_json)
+    failed = [o for o in outcomes if not o.ok]
+    if as_json:
+        _emit_json({"ok": not failed, "requests": [o.to_dict() for o in outcomes]})
+    else:
+        for outcome in outcomes:
+            click.echo(f"{'ok  ' if outcome.ok else 'DIFF'} {outcome.method} {outcome.target}  ({outcome.name})")
+            for difference in outcome.differences:
+                click.echo(f"       {difference}")
+        click.echo(f"{len(outcomes) - len(failed)} of {len(outcomes)} requests answered as recorded")
+    sys.exit(1 if failed else 0)
 
 
 @main.command("health")

@@ -72,6 +72,8 @@ def test_runtime_user_port_healthcheck_and_start():
     env_line = next(line for line in final if line.startswith("ENV ") and "PORT=9123" in line)
     for pair in ("LANG=C.UTF-8", "LC_ALL=C.UTF-8", "PYTHONIOENCODING=UTF-8", "PYTHONUNBUFFERED=1"):
         assert pair in env_line
+    # An image is production: warp start refuses --reload and --debug there unless forced.
+    assert any(line.startswith("ENV ") and "WARP_ENV=production" in line for line in final)
     assert any(line.startswith("HEALTHCHECK") and '"warp", "health"' in line for line in final)
     assert any(line.startswith('CMD ["warp", "start"') for line in final)
     assert 'ENTRYPOINT ["/usr/local/bin/warp-entrypoint"]' in final

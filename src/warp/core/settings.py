@@ -417,6 +417,15 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("health_path", _to_str, "/", "Path fetched by `warp health` when no alive/ready hook exists.", group="start"),
     Setting("scale", _to_counts, {}, "Instances per Procfile process type under `warp start --all`, e.g. worker=2,clock=1 (1 for each type not named; web stays one server).", flag="--scale", group="start", metavar="TYPE=COUNT", example="worker=2"),
     Setting("services", _to_services, {}, "Side services the bundled server's master runs beside its workers, restarts when they die and stops after them: NAME=COMMAND (flag: repeat; env: one per line; a mapping in warp.yaml).", flag="--service", commands=("start", SERVER), metavar="NAME=COMMAND", example="warmer=sleep 30"),
+    # -- development switches (refused where env is production, unless force_dev)
+    Setting("env", _choice("development", "production"), "development", "Where the app runs: production refuses the development switches (reload, debug) unless force_dev; warp's images set production.", flag="--env", commands=("start",), example="production"),
+    Setting("force_dev", _to_bool, False, "Allow reload and debug even where env is production.", flag="--force-dev", commands=("start",)),
+    Setting("reload", _to_bool, False, "Reload the workers when a source file changes (a file with a syntax error is reported and the running code keeps serving).", flag="--reload", commands=("start",)),
+    Setting("reload_include", _to_list, [], "Extra glob patterns (relative to the app) watched by reload besides the app's source tree, e.g. `config/*.ini`.", flag="--reload-include", commands=("start",), metavar="GLOB", example="*.ini"),
+    Setting("debug", _to_bool, False, "One worker, one thread, no request timeout; an exception in a request stops in pdb at the failing frame (traceback with locals without a terminal), then the client gets 500.", flag="--debug", commands=("start",)),
+    Setting("record", _to_str, None, "Folder to record every request and response to, one JSON file each, for `warp replay`.", flag="--record", commands=("start",), cwd_path=True, metavar="DIR", example="recorded"),
+    Setting("record_body_limit", _to_size, 64 * 1024, "Bytes of each body kept in a recording; longer bodies are truncated and marked.", flag="--record-body-limit", commands=("start",), example="1K"),
+    Setting("record_redact", _to_list, [], "Header names redacted in recordings besides Authorization, Cookie, Set-Cookie, Proxy-Authorization and X-Api-Key.", flag="--record-redact", commands=("start",), metavar="HEADER", example="X-Token"),
     # -- warp image
     Setting("base_image", _to_str, None, "Base image for `warp image` (default python:X.Y-slim for the detected version).", flag="--base-image", group="image"),
     Setting("source_date_epoch", _to_count, None, "Seconds since 1970 that every time in the image is set to (default: the last commit's time; now outside git).", env=("SOURCE_DATE_EPOCH",), flag="--source-date-epoch", group="image", metavar="SECONDS", default_doc="last commit", example="1700000000"),

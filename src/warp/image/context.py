@@ -27,16 +27,12 @@ import stat
 import tarfile
 
 from warp.app.requirements import read_requirements
+from warp.app.sourcetree import NOT_SOURCE
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-DEFAULT_EXCLUDES = (
-    ".git", ".hg", ".svn", ".bzr",
-    ".warp/venv", ".warp/envs", ".warp/run", ".warp/build.json",
-    ".venv", "**/__pycache__", "**/*.py[co]", "**/.DS_Store",
-    ".tox", ".nox", ".pytest_cache", ".mypy_cache", ".ruff_cache",
-    "**/*.egg-info",
-)
+# What is never the app's source, declared once with the source tree's other rules.
+DEFAULT_EXCLUDES = NOT_SOURCE
 DOCKERIGNORE = ".dockerignore"
 
 

@@ -16,7 +16,7 @@ import importlib
 import os
 import shlex
 
-from warp.app.entrypoint import ASGI, COMMAND, NoEntryPoint, procfile_types, resolve
+from warp.app.entrypoint import ASGI, COMMAND, WSGI, EntryPoint, NoEntryPoint, procfile_types, resolve
 from warp.app.detect import Detection
 from warp.build.hooks import HookOutput, run_hook
 from warp.core.errors import ConfigError, StartError
@@ -167,6 +167,7 @@ def plan_start(project: Project, env: Mapping[str, str], process_type: str = "we
         return _command_plan(project, env, entry, line, process_type, shell, supervised)
 
     _require_env(project)
+    check_dev_switches(project)
     server = entry.server
     assert server is not None, "resolve() gives every callable entry point a server"
     module = server_module(server)
@@ -183,7 +184,13 @@ def plan_start(project: Project, env: Mapping[str, str], process_type: str = "we
     extra_env = {}
     app_target = entry.target
     shim = bool(static) and not module.NATIVE_STATIC
-    if shim or module.ALWAYS_SHIM:
+    develop = dev_environ(project, entry)
+    if develop:
+        # --debug and --record are WSGI middleware in the shim, so every WSGI server has them.
+        extra_env.update(develop)
+        if config.debug:
+            workers, workers_why = 1, "--debug: one worker, one thread, no request timeout"
+    if shim or module.ALWAYS_SHIM or develop:
         if static and not module.NATIVE_STATIC and not _has_package(project, "whitenoise"):
             raise StartError(
                 f"{entry.server} serves static files through WhiteNoise, which is not in {project.venv}",
@@ -198,6 +205,8 @@ def plan_start(project: Project, env: Mapping[str, str], process_type: str = "we
         entrypoint=entry.target, server=entry.server, workers=workers, static=static,
         trusted_proxies=tuple(config.trusted_proxies or ()), server_args=read_server_args(project),
     )
+    if config.debug:
+        settings.update(threads=1, timeout=0)
     launch = Launch(
         root=project.app_dir, python=project.python, venv_bin=project.venv_bin, entry=entry, app_target=app_target,
         pythonpath=pythonpath, run_dir=run_dir, settings=settings, explicit=_explicit(project),
@@ -253,6 +262,36 @@ def plan_start(project: Project, env: Mapping[str, str], process_type: str = "we
     return Plan(server=server, argv=argv, env=full, changed=_changed(full), cwd=project.app_dir,
                 files=dict(cmd.files), facts=tuple(facts), entry=entry, process_type=process_type,
                 settings=shown, sources=sources)
+
+
+def check_dev_switches(project: Project) -> None:
+    """--reload and --debug are for a developer's machine: refused where env is production."""
+    config = project.config
+    asked = [name for name in ("reload", "debug") if config.values[name]]
+    if asked and config.env == "production" and not config.force_dev:
+        flags = " and ".join(f"--{name}" for name in asked)
+        raise StartError(
+            f"{flags}: development switches, and env is production ({config.source('env')})",
+            "run them on a development machine, or add --force-dev if you mean it",
+        )
+
+
+def dev_environ(project: Project, entry: EntryPoint) -> Dict[str, str]:
+    """What the shim needs for --debug and --record (nothing when neither is asked)."""
+    config = project.config
+    if not (config.debug or config.record):
+        return {}
+    if entry.kind != WSGI:
+        raise StartError(f"--debug and --record wrap WSGI apps, and {entry.target} is {entry.kind.upper()}",
+                         "use them with a WSGI entry point")
+    env = {}
+    if config.debug:
+        env["WARP_DEBUG"] = "1"
+    if config.record:
+        env["WARP_RECORD"] = str((project.root / config.record).resolve())
+        env["WARP_RECORD_BODY_LIMIT"] = str(config.record_body_limit)
+        env["WARP_RECORD_REDACT"] = ",".join(config.record_redact)
+    return env
 
 
 def procfile_process_types(project: Project) -> Dict[str, str]:

@@ -94,6 +94,7 @@ class Output:
     stream: IO[str]
     colour: bool = False
     json_lines: bool = False
+    prefix: bool = True  # one process (warp start --reload): its lines as they are
     width: int = 0
     colours: dict[str, int] = field(default_factory=dict)
 
@@ -102,6 +103,8 @@ class Output:
         if self.json_lines:
             record = {"time": time.time(), "type": kind, "instance": int(instance or 0), "source": source, "line": text}
             self.stream.write(json.dumps(record) + "\n")
+        elif not self.prefix:
+            self.stream.write(f"warp: {text}\n" if source == "warp" else f"{text}\n")
         else:
             prefix = f"{name:<{self.width}} |"
             if self.colour:
@@ -162,6 +165,10 @@ class Supervisor:
             os.write(self.wake_w, b".")
         except OSError:
             pass
+
+    def request_reload(self) -> None:
+        """From another thread (the reloader): as if HUP had arrived."""
+        self._on_signal(signal.SIGHUP, None)
 
     def install_signals(self) -> None:
         for signum in self.SIGNALS:

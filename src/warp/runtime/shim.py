@@ -121,7 +121,9 @@ def wsgi_application() -> WSGIApp:
         app = _whitenoise(app, mapping)
     if os.environ.get("WARP_ACCESS_LOG"):
         app = AccessLog(app, os.environ["WARP_ACCESS_LOG"])
-    return app
+    from warp.runtime import devtools
+
+    return devtools.wrap(app)
 
 
 class StaticASGI:
