@@ -433,6 +433,8 @@ def test_source_only_change_reuses_the_dependency_layer(engine, flask_image, fla
     source = flask_app / "app.py"
     source.write_text(source.read_text().replace("Hello from warp", "Hello again from warp"))
     result, progress = build(engine, flask_app, image_name("flask"), env=pip_secrets)
+    # The commit's files were changed: the revision says so.
+    assert result["labels"]["org.opencontainers.image.revision"] == git(flask_app, "rev-parse", "HEAD") + "-dirty"
     lines = progress.splitlines()
     wheel_step = next(i for i, line in enumerate(lines) if "pip wheel" in line)
     assert "Using cache" in lines[wheel_step + 1], "\n".join(lines)

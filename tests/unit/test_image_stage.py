@@ -1,6 +1,7 @@
 """The build stage's last step: the build record and RECORD files made alike in every build."""
 
 import json
+from pathlib import Path
 
 from warp.image.stage import normalise_record, normalise_records
 
@@ -27,3 +28,27 @@ def test_records_lose_bytecode_lines_and_are_sorted(tmp_path):
                       "pip/rich/c.cpython-311.pyc,,\npip-26.3.dist-info/RECORD,,\n")
     normalise_records([tmp_path])
     assert record.read_text() == "pip-26.3.dist-info/RECORD,,\npip/a.py,sha256=y,2\npip/b.py,sha256=x,1\n"
+
+
+def test_repair_makes_missing_or_timestamp_bytecode_hash_checked_and_leaves_the_rest(tmp_path):
+    import importlib.util
+    import py_compile
+
+    from warp.image.stage import repair
+
+    good, stale, new = (tmp_path / name for name in ("good.py", "stale.py", "new.py"))
+    for path in (good, stale, new):
+        path.write_text(f"NAME = {path.stem!r}\n")
+    py_compile.compile(str(good), invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+    py_compile.compile(str(stale), invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+    kept = Path(importlib.util.cache_from_source(str(good))).read_bytes()
+    orphan = tmp_path / "__pycache__" / "gone.cpython-311.pyc"
+    orphan.write_bytes(b"\0" * 16)
+
+    assert repair(tmp_path) == 2
+    for path in (good, stale, new):
+        header = Path(importlib.util.cache_from_source(str(path))).read_bytes()[:8]
+        assert int.from_bytes(header[4:8], "little") == 0b11, path
+    assert Path(importlib.util.cache_from_source(str(good))).read_bytes() == kept
+    assert not orphan.exists()
+    assert repair(tmp_path) == 0

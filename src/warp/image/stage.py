@@ -12,9 +12,11 @@ copies the same from one build of a commit to the next, and describes it:
    final stage never copies) lists the app's environment as CycloneDX JSON;
    warp adds each distribution's hash, the base image and itself, and checks
    the result against the CycloneDX schema before writing it;
-3. bytecode: every ``.pyc`` under the app and warp's environment is removed
-   and made again hash-checked (PEP 552) with a fixed hash seed, so it does
-   not depend on file times or on the order a build happened to write it.
+3. bytecode: every ``.pyc`` under the app is removed and made again
+   hash-checked (PEP 552) with a fixed hash seed, so it does not depend on
+   file times or on the order a build happened to write it. warp's own
+   environment gets the same once, in the cached layer that installs it
+   (``--warp-env-only``); this step only repairs what ran since.
 """
 
 import argparse
@@ -157,18 +159,71 @@ def recompile(python: str, folders: List["str | os.PathLike[str]"]) -> None:
                    env=env, check=False)
 
 
+_COMPILE_LIST = r"""
+import py_compile, sys
+for path in sys.stdin.read().splitlines():
+    try:
+        py_compile.compile(path, doraise=True, invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+    except py_compile.PyCompileError:
+        pass  # left for the interpreter to reject at import, as compileall does
+"""
+
+
+def _checked_hash(pyc: Path) -> bool:
+    try:
+        with open(pyc, "rb") as handle:
+            header = handle.read(8)
+    except OSError:
+        return False
+    return len(header) == 8 and int.from_bytes(header[4:8], "little") == 0b11
+
+
+def repair(folder: "str | os.PathLike[str]") -> int:
+    """Bytecode under ``folder`` (this interpreter's) that is missing or not
+    hash-checked made again; returns how many. Cheap when nothing changed, as
+    in warp's own environment, made alike once in its cached layer."""
+    import importlib.util
+
+    stale = []
+    for source in sorted(Path(folder).rglob("*.py")):
+        if source.is_symlink() or "__pycache__" in source.parts:
+            continue
+        pyc = Path(importlib.util.cache_from_source(str(source)))
+        if not _checked_hash(pyc):
+            pyc.unlink(missing_ok=True)
+            stale.append(str(source))
+    for pyc in Path(folder).rglob("*.pyc"):
+        if not _checked_hash(pyc):
+            pyc.unlink()  # bytecode of no source (left by an uninstall), or of another kind
+    if stale:
+        env = dict(os.environ, PYTHONHASHSEED="0")
+        env.pop("SOURCE_DATE_EPOCH", None)
+        subprocess.run([sys.executable, "-c", _COMPILE_LIST], input="\n".join(stale), text=True, env=env, check=False)
+    return len(stale)
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m warp.image.stage")
-    parser.add_argument("--app", required=True)
-    parser.add_argument("--venv", required=True)
-    parser.add_argument("--epoch", type=int, required=True)
-    parser.add_argument("--base-image", required=True)
+    parser.add_argument("--warp-env-only", action="store_true",
+                        help="only make warp's own environment alike (its RECORDs and bytecode), in its cached layer")
+    parser.add_argument("--app")
+    parser.add_argument("--venv")
+    parser.add_argument("--epoch", type=int)
+    parser.add_argument("--base-image")
     parser.add_argument("--base-image-id", default="")
-    parser.add_argument("--title", required=True)
-    parser.add_argument("--sbom", required=True, help="where the SBOM goes")
-    parser.add_argument("--sbom-tool", required=True, help="the cyclonedx-py script")
-    parser.add_argument("--warp-env", default=sys.prefix, help="warp's own environment, recompiled too")
+    parser.add_argument("--title")
+    parser.add_argument("--sbom", help="where the SBOM goes")
+    parser.add_argument("--sbom-tool", help="the cyclonedx-py script")
+    parser.add_argument("--warp-env", default=sys.prefix, help="warp's own environment")
     args = parser.parse_args(argv)
+    if args.warp_env_only:
+        normalise_records([args.warp_env])
+        recompile(sys.executable, [args.warp_env])
+        return
+    missing = [name for name in ("app", "venv", "epoch", "base_image", "title", "sbom", "sbom_tool")
+               if getattr(args, name) is None]
+    if missing:
+        parser.error("missing " + ", ".join("--" + name.replace("_", "-") for name in missing))
 
     from warp import __version__
 
@@ -182,7 +237,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     recompile(python, [app])
-    recompile(sys.executable, [args.warp_env])
+    # warp's environment was made alike in its own layer; running warp build
+    # since then may only have added bytecode for a module imported late.
+    repair(args.warp_env)
 
 
 if __name__ == "__main__":
