@@ -29,9 +29,10 @@ def test_build_collects_static_files_with_a_default_static_root(django_project):
     result = warp("build", "--json", cwd=django_project)
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stdout)
-    assert record["noop"] is False  # the new settings module is an input
+    assert record["noop"] is False  # the new project's files are sources
     packs = {pack["name"]: pack for pack in record["buildpacks"]}
-    assert list(packs) == ["requirements", "django"]
+    # Only the app steps: Django was installed by the first build and requirements.txt did not change.
+    assert record["steps"] == "app" and list(packs) == ["django"]
     assert packs["django"]["result"]["collectstatic"] == "ran"
     assert (django_project / "staticfiles" / "admin" / "css" / "base.css").is_file()
     assert "Django" in record["packages"]
@@ -72,3 +73,25 @@ def test_disable_collectstatic_from_the_s2i_environment_file(django_project):
     packs = {pack["name"]: pack for pack in record["buildpacks"]}
     assert packs["django"]["result"]["collectstatic"] == "skipped"
     assert record["settings"]["disable_collectstatic"] is True
+
+
+def test_static_files_outside_the_app_static_folders_are_collected_again_when_changed(django_project):
+    """STATICFILES_DIRS at depth two: the whole source tree keys collectstatic, not a guess at its folders."""
+    settings = django_project / "mysite" / "settings.py"
+    if "STATICFILES_DIRS" not in settings.read_text():
+        settings.write_text(settings.read_text() + '\nSTATICFILES_DIRS = [BASE_DIR / "frontend" / "dist"]\n')
+    source = django_project / "frontend" / "dist" / "app.css"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    source.write_text("body { color: red }\n")
+    first = warp("build", "--json", cwd=django_project)
+    assert first.returncode == 0, first.stderr
+    collected = django_project / "staticfiles" / "app.css"
+    assert collected.read_text() == "body { color: red }\n"
+    assert json.loads(warp("build", "--json", cwd=django_project).stdout)["noop"] is True
+    source.write_text("body { color: blue }\n")
+    again = warp("build", "--json", cwd=django_project)
+    assert again.returncode == 0, again.stderr
+    record = json.loads(again.stdout)
+    assert record["noop"] is False and record["steps"] == "app"
+    assert [pack["name"] for pack in record["buildpacks"]] == ["django"]  # nothing installed
+    assert collected.read_text() == "body { color: blue }\n"

@@ -89,8 +89,9 @@ def parse_rules(lines: Sequence[str]) -> List[Rule]:
         negated = line.startswith("!")
         line = line[1:] if negated else line
         folders_only = line.endswith("/")
-        line = line.strip("/") if folders_only else line
-        anchored = line.startswith("/") or "/" in line.rstrip("/")
+        line = line.rstrip("/") if folders_only else line
+        # Anchored by a leading or inner slash (checked before the leading one is dropped: /build/ is top-level only).
+        anchored = line.startswith("/") or "/" in line
         line = line.lstrip("/")
         if not line:
             continue

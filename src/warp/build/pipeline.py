@@ -4,8 +4,13 @@ The order of a build:
 
 1. analyse (nothing is written): settings, ``warp.build.recognise`` (the
    app's facts and the buildpacks that run), the server's packages, the Python wanted; hash every input;
-2. if the inputs are those of the last good build and its environment is
-   still the one in use, stop: a no-op, recorded as such;
+2. two keys: the dependency step's (dependency and lock files, Python,
+   installer, build settings, the installing buildpacks) and the app steps'
+   (that key, the hooks, the framework buildpacks and a fingerprint of the
+   whole source tree, ``warp.build.fingerprint``). Both those of the last good
+   build, with its environment still in use: a no-op, recorded as such. Only
+   the app steps' key changed: the hooks and framework buildpacks run again,
+   nothing is installed;
 3. otherwise make a new environment generation (a hard-link clone of the one
    in use, so packages already right are not installed again; or a fresh
    virtualenv when there is none, the Python changed, or ``--clean``);
@@ -20,7 +25,7 @@ environment in use, and the build record, exactly as they were.
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 import contextlib
 import datetime
 import fcntl
@@ -35,6 +40,8 @@ from warp import __version__
 from warp.app.python import choose_interpreter, version_matches
 from warp.app.requirements import canonical_name, requirement_name
 from warp.build import venv as venvs
+from warp.build.buildpacks import KIND_FRAMEWORK
+from warp.build.fingerprint import Tree, skip_for, source_tree
 from warp.core.environment import environment_files, runtime_environ
 from warp.core.errors import BuildError
 from warp.app.hooks import find_hooks
@@ -136,10 +143,13 @@ class Analysis:
     wanted: object  # detection.python.value: the version or specifier wanted, or None
     wanted_reason: Optional[str]
     installer: str
-    inputs: dict  # relative path -> sha256
+    inputs: dict  # relative path -> sha256 of what decides the environment
     settings: dict
-    fingerprint: str
+    fingerprint: str  # the app steps' key: deps_fingerprint, hooks, framework buildpacks, the source tree now
     declared: list  # canonical names of what the app (and its server) asks for
+    deps_fingerprint: str = ""  # the dependency step's key
+    app_key: str = ""  # the app steps' key but for the source tree (which the steps themselves may change)
+    tree: Optional[Tree] = None
 
 
 def _server_requirements(project, detection):
@@ -161,11 +171,48 @@ def analyse(project: Project) -> Analysis:
     reason = detection.python.reason if wanted else None
     installer = str(detection.installer.value or "pip")
 
-    files = recognised.inputs()
-    files += list(find_hooks(project).values())
-    files += standard_hooks(project, "pre-build") + standard_hooks(project, "build")
+    # The dependency step: keyed on what decides the environment, and nothing else.
+    installs = [v for v in running if v.buildpack.kind != KIND_FRAMEWORK]
+    frameworks = [v for v in running if v.buildpack.kind == KIND_FRAMEWORK]
+    root = project.root
+    files = [root / name for name in (".python-version", "runtime.txt") if (root / name).is_file()]
+    for verdict in installs:
+        files += [Path(path) for path in verdict.buildpack.inputs(recognised.app, verdict.recognition) if Path(path).is_file()]
     files += environment_files(project.root)
-    inputs = {}
+    inputs = _hashes(project, files)
+    settings = {name: getattr(project.config, name) for name in BUILD_SETTINGS}
+    deps_key = {
+        "warp": __version__,
+        "inputs": inputs,
+        "settings": settings,
+        # A buildpack's code is part of what it builds (one from buildpacks_path may change any time).
+        "buildpacks": [[verdict.name, verdict.buildpack.digest()] for verdict in installs],
+        "server_requirements": server,
+        "python": wanted,
+        "installer": installer,
+    }
+    deps_fingerprint = _digest(deps_key)
+    # The app steps: the hooks, the framework buildpacks, and the whole source tree.
+    hooks = list(find_hooks(project).values()) + standard_hooks(project, "pre-build") + standard_hooks(project, "build")
+    app_key = _digest({
+        "deps": deps_fingerprint,
+        "hooks": _hashes(project, hooks),
+        "buildpacks": [[verdict.name, verdict.buildpack.digest()] for verdict in frameworks],
+    })
+    tree = _source_tree(project)
+    fingerprint = _digest({"app": app_key, "tree": tree.digest})
+    declared = {canonical_name(name) for name in detection.dependencies}
+    declared |= {name for name in map(requirement_name, server) if name is not None}
+    return Analysis(detection, running, server, wanted, reason, installer, inputs, settings, fingerprint, sorted(declared),
+                    deps_fingerprint, app_key, tree)
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _hashes(project: Project, files: List[Path]) -> Dict[str, str]:
+    inputs: Dict[str, str] = {}
     for path in files:
         key = _relative(project, path)
         if key not in inputs:
@@ -173,28 +220,29 @@ def analyse(project: Project) -> Analysis:
                 inputs[key] = _sha256(path)
             except OSError as exc:
                 raise BuildError(f"{path}: cannot read: {exc.strerror}", "make it readable") from None
-    settings = {name: getattr(project.config, name) for name in BUILD_SETTINGS}
-    key = {
-        "warp": __version__,
-        "inputs": inputs,
-        "settings": settings,
-        # A buildpack's code is part of what it builds (one from buildpacks_path may change any time).
-        "buildpacks": [[verdict.name, verdict.buildpack.digest()] for verdict in running],
-        "server_requirements": server,
-        "python": wanted,
-        "installer": installer,
-    }
-    fingerprint = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
-    declared = {canonical_name(name) for name in detection.dependencies}
-    declared |= {name for name in map(requirement_name, server) if name is not None}
-    return Analysis(detection, running, server, wanted, reason, installer, inputs, settings, fingerprint, sorted(declared))
+    return inputs
+
+
+def _source_tree(project: Project) -> Tree:
+    return source_tree(project.root, project.state_dir, skip=skip_for(project.root, project.venv))
+
+
+def _env_in_use(project, record):
+    current = venvs.current_env(project)
+    return current is not None and str(current) == record.get("env") and venvs.usable(current)
 
 
 def _is_noop(project, analysis, record):
     if not record or not record.get("ok") or record.get("fingerprint") != analysis.fingerprint:
         return False
-    current = venvs.current_env(project)
-    return current is not None and str(current) == record.get("env") and venvs.usable(current)
+    return _env_in_use(project, record)
+
+
+def _deps_unchanged(project, analysis, record):
+    """True when only the app steps need to run: the last good build installed these very dependencies."""
+    if not record or not record.get("ok") or record.get("deps_fingerprint") != analysis.deps_fingerprint:
+        return False
+    return _env_in_use(project, record)
 
 
 # ---------------------------------------------------------------- the build
@@ -241,10 +289,11 @@ def build(project: Project, progress: Optional[Callable[[str], object]] = None, 
             record = dict(previous, noop=True, checked_at=_now(), check_seconds=round(time.monotonic() - t0, 3))
             _write_record(project, record)
             return BuildResult(True, record)
-        return _build(project, analysis, previous, say, stream, clean, started, t0)
+        app_only = not clean and _deps_unchanged(project, analysis, previous)
+        return _build(project, analysis, previous, say, stream, clean, started, t0, app_only)
 
 
-def _build(project, analysis, previous, say, stream, clean, started, t0):
+def _build(project, analysis, previous, say, stream, clean, started, t0, app_only=False):
     from warp.build.buildpacks import BuildContext
     from warp.build import installer as installers
 
@@ -276,7 +325,9 @@ def _build(project, analysis, previous, say, stream, clean, started, t0):
 
         environ = _build_environ(project, new)
         removed = []
-        if reuse and previous and previous.get("env") == str(current):
+        if app_only:
+            say("dependencies: unchanged since the last build; only the app steps run (hooks, framework buildpacks)")
+        elif reuse and previous and previous.get("env") == str(current):
             # The app stopped asking for a package: take it (and what only it
             # needed) out, so the result is what a fresh build would give.
             dropped = set(previous.get("declared", [])) - set(analysis.declared)
@@ -301,18 +352,23 @@ def _build(project, analysis, previous, say, stream, clean, started, t0):
         )
         packs = []
         for verdict in analysis.buildpacks:
+            if app_only and verdict.buildpack.kind != KIND_FRAMEWORK:
+                continue
             step = time.monotonic()
             say(f"buildpack {verdict.name}: {verdict.reason}")
             result = verdict.buildpack.build(replace(ctx, recognition=verdict.recognition))
             seconds = round(time.monotonic() - step, 3)
             timings[f"buildpack {verdict.name}"] = seconds
             packs.append({"name": verdict.name, "reason": verdict.reason, "seconds": seconds, "result": result or {}})
-        if analysis.server_requirements:
+        if analysis.server_requirements and not app_only:
             step = time.monotonic()
             say(f"server {project.config.server}: {' '.join(analysis.server_requirements)}")
             installers.install_requirements(ctx, analysis.server_requirements, what=f"the {project.config.server} server's packages")
             timings["server"] = round(time.monotonic() - step, 3)
         hook("build")
+        # The key holds the tree as the app steps left it (their outputs included), so the next
+        # build is a no-op unless something changes after this one.
+        tree = _source_tree(project)
 
         packages = venvs.installed_packages(new)
         version = venvs.env_version(new)
@@ -323,7 +379,10 @@ def _build(project, analysis, previous, say, stream, clean, started, t0):
             "warp_version": __version__,
             "started_at": started,
             "finished_at": _now(),
-            "fingerprint": analysis.fingerprint,
+            "fingerprint": _digest({"app": analysis.app_key, "tree": tree.digest}),
+            "deps_fingerprint": analysis.deps_fingerprint,
+            "tree": {"digest": tree.digest, "files": tree.files},
+            "steps": "app" if app_only else "all",
             "env": str(new),
             "previous_env": str(current) if current else None,
             "incremental": bool(reuse),
