@@ -143,3 +143,15 @@ def test_function_level_and_from_imports_are_seen(tmp_path):
     assert ("warp.build.hooks", "warp.app.detect") in seen
     edges = graph(all_imports(src))
     assert cycles(edges) == [frozenset({"warp.app.detect", "warp.build.venv", "warp.build.hooks"})]
+
+
+def test_test_modules_have_unique_names():
+    # pytest imports test modules by basename (rootdir mode): two files with one name in
+    # tests/unit and tests/integration break collection of the whole suite, which only
+    # a run over all of tests/ would show.
+    from collections import Counter
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parents[1]
+    names = Counter(path.name for path in tests.rglob("test_*.py"))
+    assert [name for name, count in names.items() if count > 1] == []
