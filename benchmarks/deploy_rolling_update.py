@@ -49,19 +49,19 @@ def main() -> None:
     name = f"bench-{uuid.uuid4().hex[:6]}"
     client = swarm.connect()
     flags = {"deploy_scale": [f"web={args.replicas}"], "deploy_publish": "0", "deploy_endpoint_mode": "dnsrr"}
-    rows, looping = [], None
+    rows, looping, built = [], None, []
     with tempfile.TemporaryDirectory() as tmp:
         app = Path(tmp) / "hello"
         shutil.copytree(REPO / "examples/hello", app, ignore=shutil.ignore_patterns(".warp", "__pycache__"))
         source = app / "app.py"
         text = source.read_text()
         try:
-            drain(build_image(app, name, base_image=args.base_image))
+            built.append(drain(build_image(app, name, base_image=args.base_image)).id)
             spec = app_spec(open_project(app, environ=dict(os.environ), flags=flags), name)
             drain(swarm.deploy(spec, client=client))
             for round_number in range(1, args.rounds + 1):
                 source.write_text(text.replace("Hello from warp", f"Hello from warp, version {round_number + 1}"))
-                drain(build_image(app, name, base_image=args.base_image))
+                built.append(drain(build_image(app, name, base_image=args.base_image)).id)
                 looping = client.containers.run(
                     args.base_image, ["python3", "/client.py", f"{name}_web", "--seconds", "900"],
                     network=f"{name}_net", detach=True, volumes={str(CLIENT): {"bind": "/client.py", "mode": "ro"}},
@@ -81,10 +81,11 @@ def main() -> None:
             if looping is not None:
                 looping.remove(force=True)
             drain(swarm.remove(name, client=client))
-            try:
-                client.images.remove(name, force=True)
-            except Exception:  # the image may never have been built
-                pass
+            for image in built:  # every version: a rebuild leaves the previous one untagged
+                try:
+                    client.images.remove(image, force=True)
+                except Exception:  # already gone with its tag
+                    pass
 
     settings = spec
     print(f"examples/hello, {args.replicas} web replicas, {os.cpu_count()} CPUs; deploy settings: monitor {settings.monitor} s, "
