@@ -307,8 +307,12 @@ def test_secrets_reach_the_app_as_files_and_no_inspect_output(swarm, tmp_path):
     port = free_port()
     made["deploys"].append(name)
     result = deploy(name, app, "--secret", f"api_key={secret_file}", "--publish", str(port), "--publish-mode", "host",
-                    "--env", "GREETING=hello")
+                    "--env", "GREETING=hello", "--json")
     assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] is True and report["created"] == [f"{name}_web"] and report["network"] == f"{name}_net"
+    assert [(s["name"], s["running"], s["desired"]) for s in report["services"]] == [(f"{name}_web", 1, 1)]
+    assert marker not in result.stdout + result.stderr
     status, body = wait_for(lambda: _fetch_or_none(port, "/secret/api_key"), timeout=60, what="the published port")
     assert (status, body.decode()) == (200, f"{marker}\nenv:")
 
