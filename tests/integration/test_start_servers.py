@@ -17,6 +17,7 @@ import time
 import pytest
 
 from support import fetch, free_port, warp_command, warp_env, write
+from warp.runtime.accesslog import FIELDS
 from support.start import (
     Envs, Started, apxs_missing, base_python, children, httpd_missing, make_world_readable_dir,
 )
@@ -408,37 +409,55 @@ def _access_records(output):
     return records
 
 
+def _one_access_record(root, venv, server, tmp_path, target="/nowhere%20here?a=1&b=two"):
+    """Start ``server`` with JSON access logs, send one request that gets a 404, return its log record."""
+    port = free_port()
+    started = Started(root, ["--server", server, "--workers", "1", "--access-log-format", "json"],
+                      warp_env(venv), port, tmp_path)
+    try:
+        started.wait_ready("/")
+        assert fetch(port, target)[0] == 404
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            found = [r for r in _access_records(started.output()) if r["path"].startswith("/nowhere")]
+            if found:
+                break
+            time.sleep(0.1)
+        assert found, started.output()[-3000:]
+        assert started.terminate() == 0, started.output()[-3000:]
+    finally:
+        started.kill()
+    return found[0]
+
+
 def test_bundled_server_and_waitress_write_the_same_access_log_shape(apps, envs, tmp_path):
     """The same request through the bundled server and through waitress (run by the
     shim): the same keys, the same values but for time, duration and pid."""
     root, kind = apps["plain"]
-    seen = {}
-    for server in ("bundled", "waitress"):
-        port = free_port()
-        started = Started(root, ["--server", server, "--workers", "1", "--access-log-format", "json"],
-                          warp_env(envs.get(kind, server)), port, tmp_path)
-        try:
-            started.wait_ready("/")
-            assert fetch(port, "/nowhere%20here?a=1&b=two")[0] == 404
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                found = [r for r in _access_records(started.output()) if r["path"] == "/nowhere%20here"]
-                if found:
-                    break
-                time.sleep(0.1)
-            assert found, started.output()[-3000:]
-            assert started.terminate() == 0, started.output()[-3000:]
-        finally:
-            started.kill()
-        seen[server] = found[0]
-    bundled, waitress = seen["bundled"], seen["waitress"]
-    assert list(bundled) == list(waitress)
+    bundled, waitress = (_one_access_record(root, envs.get(kind, server), server, tmp_path) for server in ("bundled", "waitress"))
+    assert list(bundled) == list(waitress) == list(FIELDS)
     for record in (bundled, waitress):
         assert record["time"].endswith("Z") and isinstance(record["duration_us"], int) and isinstance(record["pid"], int)
     same = ("remote", "method", "path", "query", "protocol", "status", "bytes")
     assert {k: bundled[k] for k in same} == {k: waitress[k] for k in same} == {
         "remote": "127.0.0.1", "method": "GET", "path": "/nowhere%20here", "query": "a=1&b=two",
         "protocol": "HTTP/1.1", "status": 404, "bytes": len(b"not here")}
+
+
+@pytest.mark.parametrize("server", [s for s in SERVERS if (s.values[0] if hasattr(s, "values") else s) in ("gunicorn", "uwsgi", "mod_wsgi")])
+def test_servers_writing_their_own_access_log_use_the_same_keys(server, apps, envs, tmp_path):
+    """gunicorn, uWSGI and mod_wsgi write their own lines, from templates with the same keys.
+    Their time is their own local stamp, and they log the decoded path."""
+    from urllib.parse import unquote
+
+    needs(server)
+    root, kind = apps["plain"]
+    record = _one_access_record(root, envs.get(kind, server), server, tmp_path)
+    assert list(record) == list(FIELDS)
+    assert (record["remote"], record["method"], record["query"], record["protocol"], record["status"]) == \
+        ("127.0.0.1", "GET", "a=1&b=two", "HTTP/1.1", 404)
+    assert unquote(record["path"]) == "/nowhere here" and str(record["bytes"]) == str(len(b"not here"))
+    assert isinstance(record["duration_us"], int)
 
 
 LOCALE_APP = {

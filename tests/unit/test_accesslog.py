@@ -30,3 +30,14 @@ def test_a_quote_in_the_request_cannot_end_the_field():
 def test_unknown_format_is_refused():
     with pytest.raises(ValueError):
         format_line(RECORD, "xml")
+
+
+def test_native_templates_name_every_field_in_order():
+    from warp.launch import gunicorn, mod_wsgi, uwsgi
+    from warp.runtime.accesslog import native_json_format
+
+    for module in (gunicorn, uwsgi, mod_wsgi):
+        keys = [part.split('"')[1] for part in module.JSON_LOG[1:-1].split(", ")]
+        assert keys == list(FIELDS), module.__name__
+    with pytest.raises(ValueError, match="missing"):
+        native_json_format({"time": '"x"'})

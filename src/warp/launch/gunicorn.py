@@ -1,8 +1,8 @@
 """gunicorn, with warp's settings as its flags; static files through WhiteNoise."""
 
-import json
 
 from warp.launch.plan import Command, Launch, whole_seconds
+from warp.runtime.accesslog import native_json_format
 
 # Pinned (tested) versions; older Pythons get the last release that supports them.
 REQUIREMENTS = ('gunicorn==27.0.1; python_version >= "3.10"', 'gunicorn==23.0.0; python_version < "3.10"')
@@ -11,9 +11,10 @@ INTERFACES = ("wsgi",)
 ALWAYS_SHIM = False  # the shim goes in front only for static files this server cannot serve
 
 COMMON_LOG = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s'
-JSON_LOG = json.dumps({
-    "remote": "%(h)s", "time": "%(t)s", "method": "%(m)s", "path": "%(U)s", "query": "%(q)s",
-    "status": "%(s)s", "bytes": "%(B)s", "duration_us": "%(D)s", "referer": "%(f)s", "agent": "%(a)s",
+# gunicorn's atoms: B may be None and p is "<pid>", so both stay in quotes.
+JSON_LOG = native_json_format({
+    "time": '"%(t)s"', "remote": '"%(h)s"', "method": '"%(m)s"', "path": '"%(U)s"', "query": '"%(q)s"',
+    "protocol": '"%(H)s"', "status": "%(s)s", "bytes": '"%(B)s"', "duration_us": "%(D)s", "pid": '"%(p)s"',
 })
 
 

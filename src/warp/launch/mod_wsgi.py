@@ -15,6 +15,7 @@ import shutil
 
 from warp.core.errors import BuildError, StartError
 from warp.launch.plan import Command, Launch, whole_seconds
+from warp.runtime.accesslog import native_json_format
 
 # Pinned (tested) versions; older Pythons get the last release that supports them.
 REQUIREMENTS = ('mod_wsgi==6.1.1; python_version >= "3.10"', 'mod_wsgi==5.0.2; python_version < "3.10"')
@@ -23,8 +24,11 @@ INTERFACES = ("wsgi",)
 ALWAYS_SHIM = False  # the shim goes in front only for static files this server cannot serve
 
 COMMON_LOG = '%h %l %u %t "%r" %>s %b'
-JSON_LOG = ('{"remote": "%h", "time": "%t", "method": "%m", "path": "%U", "query": "%q", '
-            '"status": %>s, "bytes": "%b", "duration_us": %D}')
+# %q would keep its leading "?"; the request's QUERY_STRING has none.
+JSON_LOG = native_json_format({
+    "time": '"%{%Y-%m-%dT%H:%M:%S%z}t"', "remote": '"%a"', "method": '"%m"', "path": '"%U"', "query": '"%{QUERY_STRING}e"',
+    "protocol": '"%H"', "status": "%>s", "bytes": "%B", "duration_us": "%D", "pid": "%P",
+})
 
 
 def check_build_tools(which: Callable[[str], Optional[str]] = shutil.which) -> None:

@@ -3,6 +3,7 @@
 from typing import Tuple
 
 from warp.launch.plan import Command, Launch, whole_seconds
+from warp.runtime.accesslog import native_json_format
 
 # pyuwsgi, not the uwsgi sdist: the same uWSGI core with the Python plugin built
 # in, shipped as manylinux wheels (CPython 3.9-3.13), so installing it needs no C
@@ -14,8 +15,11 @@ INTERFACES = ("wsgi",)
 ALWAYS_SHIM = False  # the shim goes in front only for static files this server cannot serve
 
 COMMON_LOG = '%(addr) - %(user) [%(ltime)] "%(method) %(uri) %(proto)" %(status) %(size)'
-JSON_LOG = ('{"remote": "%(addr)", "time": "%(ltime)", "method": "%(method)", "path": "%(uri)", '
-            '"status": %(status), "bytes": %(size), "duration_us": %(micros)}')
+JSON_LOG = native_json_format({
+    "time": '"%(ltime)"', "remote": '"%(addr)"', "method": '"%(method)"', "path": '"%(var.PATH_INFO)"',
+    "query": '"%(var.QUERY_STRING)"', "protocol": '"%(proto)"', "status": "%(status)", "bytes": "%(rsize)",
+    "duration_us": "%(micros)", "pid": "%(pid)",
+})
 
 
 def command(launch: Launch) -> Command:

@@ -14,12 +14,18 @@ units from either:
 - ``common``: the Common Log Format, then the duration and the pid:
   ``127.0.0.1 - - [01/Dec/2026:06:18:11 +0000] "GET /x?a=1 HTTP/1.1" 200 5 0.000123s pid=42``.
 
+gunicorn, uWSGI and mod_wsgi write their own lines; ``native_json_format``
+gives each the same keys, in the same order, from its own placeholders
+(their ``time`` is the server's own local-time stamp, which none of them can
+write as UTC ISO 8601).
+
 Standard library only: it runs inside the application's interpreter.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 import json
 import time
 
@@ -69,3 +75,17 @@ def format_line(record: AccessRecord, style: str) -> str:
     request = f"{record.method} {target} {record.protocol}".strip().replace('"', "%22")
     return (f'{record.remote or "-"} - - [{stamp}] "{request}" {record.status} {record.bytes or "-"} '
             f"{record.duration:.6f}s pid={record.pid}")
+
+
+def native_json_format(placeholders: Mapping[str, str]) -> str:
+    """A server's own JSON log template with the keys of FIELDS, in order.
+
+    ``placeholders`` maps every field to the server's placeholder as it must
+    appear in the JSON text: in quotes for text, bare for a number the server
+    always writes as digits.
+    """
+    missing = [name for name in FIELDS if name not in placeholders]
+    extra = sorted(set(placeholders) - set(FIELDS))
+    if missing or extra:
+        raise ValueError(f"access log fields: missing {missing}, unknown {extra}")
+    return "{" + ", ".join(f'"{name}": {placeholders[name]}' for name in FIELDS) + "}"
