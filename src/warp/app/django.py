@@ -53,7 +53,7 @@ def find_settings(root: "str | os.PathLike[str]", environ: Optional[Mapping[str,
     root = Path(root)
     value = (environ or {}).get("DJANGO_SETTINGS_MODULE")
     if value:
-        return DjangoSettings(value, "DJANGO_SETTINGS_MODULE from the environment", "environment")
+        return DjangoSettings(value, "from the environment", "environment")
     module = manage_settings(root)
     if module:
         return DjangoSettings(module, "from manage.py", "manage.py")
