@@ -23,6 +23,7 @@ import docker
 import pytest
 
 from support import REPO, free_port, one_error_line, warp, warp_command, warp_env, write
+from warp.app.requirements import canonical_name
 
 pytestmark = pytest.mark.docker
 
@@ -398,9 +399,7 @@ def test_sbom_lists_exactly_what_pip_list_lists_in_the_image(engine, flask_image
     assert bom["bomFormat"] == "CycloneDX"
     assert tuple(map(int, bom["specVersion"].split("."))) >= (1, 5)
     listed = json.loads(run_once(client, flask_image["id"], ["python", "-m", "pip", "list", "--format", "json"]))
-
-    def canonical(name):
-        return re.sub(r"[-_.]+", "-", name).lower()
+    canonical = canonical_name
 
     assert {(canonical(c["name"]), c["version"]) for c in bom["components"]} == \
         {(canonical(p["name"]), p["version"]) for p in listed}

@@ -23,17 +23,19 @@ import argparse
 import json
 import os
 from pathlib import Path
-import re
 import subprocess
 import sys
 from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional
 
+from warp.app.requirements import canonical_name
+
 # Per distribution of the app's environment: canonical name -> (version, sha256 of RECORD).
 # RECORD lists every installed file with its own SHA-256, so its hash stands
 # for exactly the files installed (the wheel's own hash is gone once installed).
+# Run by the app's interpreter: names as the distributions spell them; warp canonicalises them.
 _HASHES = r"""
-import hashlib, importlib.metadata as m, json, re
+import hashlib, importlib.metadata as m, json
 out = {}
 for dist in m.distributions():
     name = dist.metadata["Name"]
@@ -41,7 +43,7 @@ for dist in m.distributions():
         continue
     record = dist.read_text("RECORD")
     digest = hashlib.sha256(record.encode("utf-8")).hexdigest() if record is not None else None
-    out[re.sub(r"[-_.]+", "-", name).lower()] = [dist.version, digest]
+    out[name] = [dist.version, digest]
 print(json.dumps(out))
 """
 
@@ -99,10 +101,6 @@ def normalise_records(folders: List["str | os.PathLike[str]"]) -> None:
             record.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
 
 
-def _canonical(name):
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def make_sbom(tool: str, python: str, epoch: int, base_image: str, base_image_id: str, title: str,
               warp_version: str) -> Dict[str, Any]:
     """The CycloneDX document (a dict) of the environment of ``python``."""
@@ -116,9 +114,9 @@ def make_sbom(tool: str, python: str, epoch: int, base_image: str, base_image_id
         raise SystemExit(f"cyclonedx-py failed ({raw.returncode}): {raw.stderr.strip()[-2000:]}")
     bom = json.loads(raw.stdout)
     found = subprocess.run([python, "-c", _HASHES], env=env, capture_output=True, text=True, check=True)
-    hashes = json.loads(found.stdout)
+    hashes = {canonical_name(name): value for name, value in json.loads(found.stdout).items()}
     for component in bom.get("components", []):
-        version, digest = hashes.get(_canonical(component.get("name", "")), (None, None))
+        version, digest = hashes.get(canonical_name(component.get("name", "")), (None, None))
         if digest and version == component.get("version"):
             component["hashes"] = [{"alg": "SHA-256", "content": digest}]
     metadata = bom.setdefault("metadata", {})
