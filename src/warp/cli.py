@@ -268,6 +268,7 @@ def build_command(app_dir: str, as_json: bool, clean: bool, **options: Any) -> N
     import signal
     from warp.core.project import open_project
     from warp.build.pipeline import build
+    from warp.launch import server_requirements
 
     def on_term(signum, frame):
         # Unwind like Ctrl-C so the half-built environment is removed.
@@ -278,7 +279,7 @@ def build_command(app_dir: str, as_json: bool, clean: bool, **options: Any) -> N
 
     def run():
         project = open_project(app_dir, flags=flags)
-        return build(project, progress=progress, stream=sys.stderr, clean=clean)
+        return build(project, server_requirements, progress=progress, stream=sys.stderr, clean=clean)
 
     result = _run(run, as_json)
     if as_json:

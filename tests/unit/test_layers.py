@@ -1,38 +1,24 @@
 """The arrows between warp's layers, read from every import statement in src/warp
 (function-level ones included): runtime stays standard-library only, no package
 imports a layer above it, and no module imports itself back through others.
-
-Each KNOWN_* list names a violation that exists today and is being removed. Its
-entry is an xfail(strict=True) test: it goes red when the violation is fixed but
-still listed (remove the entry), and the main test goes red on any violation that
-is not listed.
+The layers and what runtime may import are in tests/support/layers.py (the README
+test holds the README's ARCHITECTURE section to the same lists).
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
-from support import write
+from support import SRC, write
 from support.layers import (
     APP_ENVIRONMENT_IMPORTS, LAYERS, RUNTIME_MAY_IMPORT, all_imports, cycles, graph, is_stdlib, is_warp, layer_of,
     module_files, packages, parents,
 )
 
 needs_stdlib_names = pytest.mark.skipif(sys.version_info < (3, 10), reason="needs sys.stdlib_module_names")
-
-# "importer -> imported" for imports from a layer above.
-KNOWN_UPWARD = [
-    "warp.build.pipeline -> warp.launch",
-]
-
-# "importer -> imported" for runtime-side code importing outside the standard library.
-KNOWN_RUNTIME = [
-]
-
-# The modules of each import cycle, sorted and joined with " <-> ".
-KNOWN_CYCLES: list[str] = []
 
 
 def _rank(module: str) -> int:
@@ -41,9 +27,9 @@ def _rank(module: str) -> int:
     return -1 if layer is None else len(LAYERS) - LAYERS.index(layer)
 
 
-def upward_imports() -> set[str]:
+def upward_imports(src: Path = SRC) -> set[str]:
     found = set()
-    for imp in all_imports():
+    for imp in all_imports(src):
         if not is_warp(imp.imported) or layer_of(imp.importer) == "runtime":
             continue  # runtime's own rule is stricter, below
         if _rank(imp.imported) > _rank(imp.importer) and layer_of(imp.imported) != "runtime":
@@ -51,11 +37,11 @@ def upward_imports() -> set[str]:
     return found
 
 
-def _runtime_side(imports) -> set[str]:
+def _runtime_side(imports, src: Path) -> set[str]:
     """Runtime modules, warp.core.settings, and every warp module they reach (parent
     packages included: Python runs them on the way)."""
     edges = graph(imports)
-    todo = [m for m in module_files() if layer_of(m) == "runtime"] + ["warp.core.settings"]
+    todo = [m for m in module_files(src) if layer_of(m) == "runtime"] + ["warp.core.settings"]
     seen: set[str] = set()
     while todo:
         module = todo.pop()
@@ -67,9 +53,9 @@ def _runtime_side(imports) -> set[str]:
     return seen
 
 
-def runtime_violations() -> set[str]:
-    imports = all_imports()
-    side = _runtime_side(imports)
+def runtime_violations(src: Path = SRC) -> set[str]:
+    imports = all_imports(src)
+    side = _runtime_side(imports, src)
     allowed = {name for module in RUNTIME_MAY_IMPORT for name in (module, *parents(module))}
     found = set()
     for imp in imports:
@@ -94,34 +80,15 @@ def test_every_package_has_a_layer():
 
 @needs_stdlib_names
 def test_runtime_imports_only_the_standard_library_itself_and_settings():
-    assert sorted(runtime_violations() - set(KNOWN_RUNTIME)) == []
+    assert sorted(runtime_violations()) == []
 
 
 def test_no_package_imports_a_layer_above_it():
-    assert sorted(upward_imports() - set(KNOWN_UPWARD)) == []
+    assert sorted(upward_imports()) == []
 
 
 def test_no_import_cycles():
-    assert sorted(cycle_names() - set(KNOWN_CYCLES)) == []
-
-
-@needs_stdlib_names
-@pytest.mark.xfail(strict=True, reason="known runtime-side import being removed; delete it from KNOWN_RUNTIME once gone")
-@pytest.mark.parametrize("violation", KNOWN_RUNTIME)
-def test_known_runtime_violation_is_gone(violation):
-    assert violation not in runtime_violations()
-
-
-@pytest.mark.xfail(strict=True, reason="known upward import being removed; delete it from KNOWN_UPWARD once gone")
-@pytest.mark.parametrize("violation", KNOWN_UPWARD)
-def test_known_upward_import_is_gone(violation):
-    assert violation not in upward_imports()
-
-
-@pytest.mark.xfail(strict=True, reason="known import cycle being removed; delete it from KNOWN_CYCLES once gone")
-@pytest.mark.parametrize("cycle", KNOWN_CYCLES)
-def test_known_cycle_is_gone(cycle):
-    assert cycle not in cycle_names()
+    assert sorted(cycle_names()) == []
 
 
 # The checks themselves, on a small tree written here: each rule must be able to fail.
@@ -155,3 +122,20 @@ def test_test_modules_have_unique_names():
     tests = Path(__file__).resolve().parents[1]
     names = Counter(path.name for path in tests.rglob("test_*.py"))
     assert [name for name, count in names.items() if count > 1] == []
+
+
+@needs_stdlib_names
+def test_the_rules_see_an_upward_import_and_a_foreign_one_in_runtime(tmp_path):
+    write(tmp_path / "warp", {
+        "__init__.py": "",
+        "core/__init__.py": "",
+        "core/settings.py": "import json\n",
+        "app/__init__.py": "",
+        "app/detect.py": "from warp.launch import plan\n",
+        "launch/__init__.py": "",
+        "launch/plan.py": "from warp.runtime import shim\n",
+        "runtime/__init__.py": "",
+        "runtime/shim.py": "import click\nfrom warp.core import settings\nfrom warp.app import detect\n",
+    }, dedent=False)
+    assert upward_imports(tmp_path) == {"warp.app.detect -> warp.launch.plan"}
+    assert runtime_violations(tmp_path) == {"warp.runtime.shim -> click", "warp.runtime.shim -> warp.app.detect"}

@@ -25,7 +25,7 @@ environment in use, and the build record, exactly as they were.
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 import contextlib
 import datetime
 import fcntl
@@ -152,21 +152,20 @@ class Analysis:
     tree: Optional[Tree] = None
 
 
-def _server_requirements(project, detection):
-    """Packages the chosen server needs in the app's environment (from the launcher)."""
-    from warp.launch import server_requirements
+# What the chosen server needs in the app's environment. The launcher owns the
+# servers and sits above build/, so whoever runs a build hands it in (the CLI
+# passes warp.launch.server_requirements).
+ServerPackages = Callable[[Project, Detection], Sequence[str]]
 
-    return [str(item) for item in server_requirements(project, detection)]
 
-
-def analyse(project: Project) -> Analysis:
+def analyse(project: Project, server_packages: ServerPackages) -> Analysis:
     """Everything the build will do, decided before anything is written."""
     from warp.build.recognise import recognise
 
     recognised = recognise(project)
     detection = recognised.detection
     running = recognised.running
-    server = _server_requirements(project, detection)
+    server = [str(item) for item in server_packages(project, detection)]
     wanted = detection.python.value
     reason = detection.python.reason if wanted else None
     installer = str(detection.installer.value or "pip")
@@ -270,18 +269,19 @@ def _changes(before, after):
     return {"added": added, "removed": removed, "upgraded": upgraded}
 
 
-def build(project: Project, progress: Optional[Callable[[str], object]] = None, stream: HookOutput = None,
-          clean: bool = False) -> BuildResult:
+def build(project: Project, server_packages: ServerPackages, progress: Optional[Callable[[str], object]] = None,
+          stream: HookOutput = None, clean: bool = False) -> BuildResult:
     """Build the app in ``project``; returns a BuildResult. Raises WarpError subclasses.
 
-    ``progress`` receives short lines for people; ``stream`` receives hook
-    output (see ``warp.build.hooks.run_hook``). ``clean`` builds a fresh environment
-    instead of starting from the current one.
+    ``server_packages`` says what the chosen server needs installed; ``progress``
+    receives short lines for people; ``stream`` receives hook output (see
+    ``warp.build.hooks.run_hook``). ``clean`` builds a fresh environment instead
+    of starting from the current one.
     """
     say = progress or (lambda line: None)
     started, t0 = _now(), time.monotonic()
     with _build_lock(project):
-        analysis = analyse(project)
+        analysis = analyse(project, server_packages)
         previous = read_record(project)
         if not clean and previous is not None and _is_noop(project, analysis, previous):
             # The record keeps describing the build that made the environment,
