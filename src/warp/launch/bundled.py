@@ -32,6 +32,10 @@ def command(launch: Launch) -> Command:
         argv += ["--forwarded-allow-ips", address]
     for prefix, folder in launch.static:
         argv += ["--static", f"{prefix}={folder}"]
+    if launch.metrics:
+        argv += ["--metrics", launch.metrics]
+    if launch.slow_request:
+        argv += ["--slow-request", str(launch.slow_request)]
     for name, service in launch.services.items():
         argv += ["--service", f"{name}={service}"]
     return Command(argv=tuple(argv) + launch.server_args)

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
 
 from warp.runtime import proctitle
+from warp.runtime.server import metrics as mx
 from warp.runtime.server import scoreboard as sb
 from warp.runtime.server.app import AppLoadError, load_app, prepare_path
 from warp.runtime.server.config import ServerConfig
@@ -75,6 +76,8 @@ class WorkerRecord:
     abort_sent: Optional[float] = None  # SIGABRT sent at (monotonic)
     kill_reason: str = ""               # why the master killed it, for the reap log
     in_request: bool = False            # it died while running a request
+    cause: str = ""                     # why it is being replaced (metrics.CAUSES), if the master knows
+    exit_cause: str = ""                # why it stopped by itself (max-requests, max-memory)
 
 
 class Arbiter:
@@ -96,6 +99,7 @@ class Arbiter:
         self.stats: Optional[StatsServer] = None
         self.app: Optional[Callable[..., Any]] = None  # loaded here only with --preload
         self.started = time.time()
+        self.started_monotonic = time.monotonic()
         self.stopping: Optional[str] = None   # None, "graceful" or "fast"
         self.stop_deadline = 0.0
         self.exit_status = EXIT_OK
@@ -107,6 +111,10 @@ class Arbiter:
         # Made in setup(), once the worker and thread counts are known.
         self.scoreboard: sb.Scoreboard
         self.handoff: Any = None
+        self.metrics: mx.MetricsTable
+        self.aggregator: mx.Aggregator
+        self.metrics_server: Any = None
+        self.restarts: Dict[str, int] = {cause: 0 for cause in mx.CAUSES}
         # Side services live beside the workers and stop after them (services.py).
         self.services = Services(config.services, self.log.info)
         self.services_deadline: Optional[float] = None
@@ -132,6 +140,16 @@ class Arbiter:
                 gc.freeze()
         # Room for a full reload (old and new generation side by side) plus TTIN headroom.
         self.scoreboard = sb.Scoreboard(max(64, 3 * cfg.workers), max(1, cfg.threads))
+        self.metrics = mx.MetricsTable(self.scoreboard.capacity, max(1, cfg.threads))
+        self.aggregator = mx.Aggregator(self.metrics)
+        if cfg.metrics:
+            from warp.runtime.server.exposition import MetricsServer
+            try:
+                self.metrics_server = MetricsServer(cfg.metrics)
+            except ValueError as exc:
+                raise BindError(f"--metrics: {exc}") from None
+            except OSError as exc:
+                raise BindError(f"--metrics {cfg.metrics}: cannot listen there: {exc.strerror or exc}") from None
         # The queue of ready connections every worker can hand to a sibling (loop.py).
         from warp.runtime.server.loop import Handoff
         self.handoff = Handoff()
@@ -149,6 +167,8 @@ class Arbiter:
         self.log.info(f"Application {cfg.entrypoint}, {self.target} workers x {cfg.threads} threads"
                       + (", preloaded" if cfg.preload else "")
                       + (f", stats at {self.stats.where}" if self.stats else ""))
+        if self.metrics_server:
+            self.log.info(f"Metrics at {self.metrics_server.where}")
 
     def _signal(self, signum, frame) -> None:
         # Handlers only enqueue and wake the loop; the work happens in run().
@@ -216,11 +236,21 @@ class Arbiter:
         for due in (self.next_spawn_at, self.services.next_due()):
             if due:
                 timeout = max(0.0, min(timeout, due - time.monotonic()))
+        self.aggregator.tick([w.slot for w in self.workers.values()])
         waitables = [self._wake_r] + ([self.stats] if self.stats else [])
+        writables: list = []
+        if self.metrics_server:
+            waitables += self.metrics_server.readers()
+            writables = self.metrics_server.writers()
         try:
-            ready, _, _ = select.select(waitables, [], [], timeout)
+            ready, can_write, _ = select.select(waitables, writables, [], timeout)
         except InterruptedError:
             return
+        if self.metrics_server and (ready or can_write):
+            try:
+                self.metrics_server.handle(ready, can_write, self.snapshot)
+            except Exception:
+                self.log.exception("metrics endpoint failed (the server keeps running)")
         if self._wake_r in ready:
             try:
                 while os.read(self._wake_r, 4096):
@@ -237,6 +267,9 @@ class Arbiter:
         if self.stats:
             self.stats.close()
             self.stats = None
+        if self.metrics_server:
+            self.metrics_server.close()
+            self.metrics_server = None
 
     # --- signal handlers (run from the loop, not from the signal) ------------------------
 
@@ -377,6 +410,8 @@ class Arbiter:
             view = self.scoreboard.read(record.slot)
             self.requests_at_reap += view.requests
             record.in_request = view.pid == record.pid and bool(view.busy)
+            record.exit_cause = self.aggregator.worker_gone(record.slot)
+            self.metrics.reset(record.slot)
             self.scoreboard.reset(record.slot)
             self._worker_exited(record, status)
 
@@ -388,6 +423,9 @@ class Arbiter:
         else:
             code = os.WEXITSTATUS(status)
             how = f"exited with status {code}"
+        cause = self._restart_cause(record, code)
+        if cause:
+            self.restarts[cause] += 1
         if self.stopping:
             self.log.debug(f"worker {pid} {how}")
             return
@@ -419,6 +457,25 @@ class Arbiter:
             # on their own, before or right after they got ready.
             return
         self._note_crash(record)
+
+    def _restart_cause(self, record: WorkerRecord, code: Optional[int]) -> str:
+        """Why a reaped worker is being replaced (metrics.CAUSES), or '' when it is not a
+        replacement: the server stops, fewer workers are wanted, or its code never started."""
+        if self.stopping:
+            return ""
+        never_ready = record.generation not in self.generations_ready
+        if never_ready and (code in (EXIT_APP_LOAD_ERROR, EXIT_BOOT_ERROR)
+                            or record.kill_reason.startswith("startup timeout")):
+            return ""
+        if record.cause:
+            return record.cause
+        if record.kill_reason:
+            return "timeout"
+        if record.exit_cause:
+            return record.exit_cause
+        if record.stopping_since is not None or code == 0:
+            return ""  # asked to stop (fewer workers, an abandoned reload) or TERM from outside
+        return "crash"
 
     def _boot_failed(self, record: WorkerRecord, code: int) -> None:
         what = "could not load the application" if code == EXIT_APP_LOAD_ERROR else "failed to start"
@@ -495,6 +552,7 @@ class Arbiter:
         """SIGABRT: the worker's faulthandler prints every thread's Python stack, then
         it dies; SIGKILL follows after ABORT_GRACE if it does not."""
         record.kill_reason = reason
+        record.cause = record.cause or ("heartbeat" if reason.startswith("no heartbeat") else "timeout")
         record.abort_sent = time.monotonic()
         self.log.error(f"worker {record.pid} {reason}: killing it; its stack follows")
         self.kill_worker(record.pid, signal.SIGABRT)
@@ -504,6 +562,7 @@ class Arbiter:
     def retire(self, record: WorkerRecord, why: str) -> None:
         if record.stopping_since is None:
             record.stopping_since = time.monotonic()
+            record.cause = {"reload": "reload", "replaced after a request timeout": "timeout"}.get(why, "")
             self.log.debug(f"retiring worker {record.pid} ({why})")
             # USR2, not TERM: its siblings keep serving, so it hands them its idle
             # keep-alive connections instead of closing them under their clients.
@@ -555,6 +614,7 @@ class Arbiter:
             self.log.error("no free worker slot; not spawning")
             return None
         self.scoreboard.reset(slot, self.generation, sb.BOOTING)
+        self.metrics.reset(slot)
         generation = self.generation
         # Block signals across fork so the child cannot run the master's handlers
         # before it installs its own.
@@ -576,6 +636,8 @@ class Arbiter:
             os.close(self._wake_r)
             if self.stats:
                 self.stats.sock.close()
+            if self.metrics_server:
+                self.metrics_server.close()  # this process's copies only
             app = self.app
             if app is not None and generation > 1:
                 # A preloaded master re-imports nothing; a reload must, so the new
@@ -585,7 +647,7 @@ class Arbiter:
                 app = None
             worker = Worker(slot, generation, self.listeners, app, self.config, self.log,
                             self.scoreboard, self.pid, sigmask=blocked, notify_fd=self._wake_w,
-                            handoff=self.handoff)
+                            handoff=self.handoff, metrics=self.metrics)
             worker.run()  # unblocks signals once its own handlers are in place
         except BaseException:
             self.log.exception(f"worker {os.getpid()} failed to start")
@@ -597,14 +659,27 @@ class Arbiter:
     def snapshot(self) -> dict:
         now = time.monotonic()
         wall = time.time()
+        threads = max(1, self.config.threads)
+        records = sorted(self.workers.values(), key=lambda w: w.slot)
+        _, per_slot, total = self.aggregator.current([w.slot for w in records], now)
+        minute = self.aggregator.before(now - 60)
+        recent = self.aggregator.before(now - 5)
+        uptime = now - self.started_monotonic
         workers = []
-        total = self.requests_at_reap
-        for record in sorted(self.workers.values(), key=lambda w: w.slot):
+        requests = self.requests_at_reap
+        in_flight = 0
+        for record in records:
             view = self.scoreboard.read(record.slot)
-            total += view.requests
+            requests += view.requests
             state = view.state_name if view.pid == record.pid else "starting"
             if record.stopping_since is not None and state != "busy":
                 state = "stopping"
+            vector = per_slot[record.slot]
+            age = now - record.spawned
+            in_flight += len(view.busy)
+            figures = self._window(vector, minute, record.slot, now, age, threads)
+            figures["capacity_minute"] = figures.pop("capacity")
+            figures["capacity"] = self._window(vector, recent, record.slot, now, age, threads)["capacity"]
             workers.append({
                 "pid": record.pid,
                 "slot": record.slot,
@@ -613,13 +688,32 @@ class Arbiter:
                 "requests": view.requests,
                 "max_requests": view.max_requests or None,
                 "rss": view.rss,
-                "age": round(now - record.spawned, 3),
+                "age": round(age, 3),
                 "last_heartbeat_ago": round(now - view.heartbeat, 3) if view.heartbeat else None,
                 "busy": [{"method": r.method, "path": r.path, "client": r.client,
                           "since": wall - (now - r.started), "elapsed": round(now - r.started, 3)}
-                         for r in view.busy],
+                         for r in sorted(view.busy, key=lambda r: r.started)],
+                "queued": vector[mx.QUEUED],
+                "connections": dict(zip(mx.STATES, vector[mx.CONN:mx.CONN + len(mx.STATES)])),
+                "requests_total": mx.requests_of(vector),
+                "busy_seconds": round(vector[mx.BUSY_US] / 1e6, 6),
+                **figures,
             })
+        serving = max(1, sum(1 for w in workers if w["state"] in ("idle", "busy"))) * threads
+        totals = self._window(total, minute, None, now, uptime, serving)
+        totals["capacity_minute"] = totals.pop("capacity")
+        totals["capacity"] = self._window(total, recent, None, now, uptime, serving)["capacity"]
+        totals.update({
+            "in_flight": in_flight,
+            "queued": total[mx.QUEUED],
+            "connections": dict(zip(mx.STATES, total[mx.CONN:mx.CONN + len(mx.STATES)])),
+            "requests_total": mx.requests_of(total),
+            "busy_seconds": round(total[mx.BUSY_US] / 1e6, 6),
+            "threads": serving,
+        })
+        timeouts = dict(zip(mx.PHASES, total[mx.TMO:mx.TMO + len(mx.PHASES)]))
         from warp import __version__
+        from warp.runtime.server.exposition import listen_backlog
         return {
             "server": "warp",
             "version": __version__,
@@ -633,7 +727,42 @@ class Arbiter:
             "threads": self.config.threads,
             "generation": self.generation,
             "state": self.stopping or "running",
-            "requests": total,
+            "requests": requests,
             "workers": workers,
+            "totals": totals,
+            "restarts": dict(self.restarts),
+            "timeouts": timeouts,
+            "shed": total[mx.SHED],
+            "backlog": listen_backlog(self.listeners),
+            "metrics_address": self.metrics_server.where if self.metrics_server else None,
+            "metrics": {
+                "requests": mx.by_method_code(total),
+                "response_bytes": total[mx.BYTES],
+                "duration": {"buckets": mx.exposed_buckets(total[mx.DUR:mx.DUR + mx.NBUCKETS]),
+                             "count": sum(total[mx.DUR:mx.DUR + mx.NBUCKETS]),
+                             "sum": round(total[mx.DUR_SUM] / 1e6, 6)},
+                "queue": {"buckets": mx.exposed_buckets(total[mx.QUE:mx.QUE + mx.NBUCKETS]),
+                          "count": sum(total[mx.QUE:mx.QUE + mx.NBUCKETS]),
+                          "sum": round(total[mx.QUEUE_SUM] / 1e6, 6)},
+                "restarts": dict(self.restarts),
+                "timeouts": timeouts,
+                "shed": total[mx.SHED],
+            },
             "services": self.services.rows(),
         }
+
+    def _window(self, vector: List[int], sample: Any, slot: Optional[int], now: float,
+                age: float, threads: int) -> Dict[str, Any]:
+        """Figures between ``sample`` (an Aggregator history entry, or None) and now: for
+        a worker younger than the sample, from its start (what its slot held before it
+        belongs to the workers it replaced)."""
+        old: Optional[List[int]] = None
+        seconds = age
+        if sample is not None:
+            if slot is None:
+                old, seconds = sample[2], now - sample[0]
+            elif slot in sample[1] and age > now - sample[0]:
+                old, seconds = sample[1][slot], now - sample[0]
+        if old is None and slot is not None:
+            old = self.aggregator.slot_retired.get(slot)
+        return mx.window_figures(vector, old, min(seconds, age) if seconds else age, threads)

@@ -58,6 +58,7 @@ from warp.runtime.server.body import ChunkedReceiver, CountingSink, FixedReceive
 from warp.runtime.server.connection import (CONTINUE, LINGER_BYTES, LINGER_SECONDS, RECV_SIZE,
                                             NullTracker, Service, _defer_accept)
 from warp.runtime.server.http import (HeadReader, HTTPError, RequestTimeout)
+from warp.runtime.server.metrics import NullRecorder
 
 log = logging.getLogger("warp.runtime.server")
 
@@ -286,7 +287,7 @@ class Conn:
                  "spill_end", "spill_used", "w_since", "w_sent", "w_last", "w_outq0", "w_delivered",
                  "finishing",
                  "keep", "eof", "aborted", "task", "environ", "arrival", "head_sent",
-                 "paused_input", "idle_since", "handoff_ok", "lingered", "__weakref__")
+                 "paused_input", "idle_since", "handoff_ok", "lingered", "t_ready", "__weakref__")
 
     def __init__(self, loop: "ConnectionLoop", sock: socket.socket, peer: Any, tracker: Any) -> None:
         sock.setblocking(False)
@@ -330,6 +331,7 @@ class Conn:
         self.idle_since = time.monotonic()
         self.handoff_ok = True
         self.lingered = 0
+        self.t_ready = 0.0     # a request handed over by a sibling: when it was ready there
 
     # -- the request thread's side (wsgi.Response / static) --
 
@@ -382,7 +384,7 @@ class Conn:
 
 class Task:
     __slots__ = ("conn", "req", "stream", "length", "arrival", "raw", "started", "thread",
-                 "abandoned", "ident")
+                 "abandoned", "ident", "ready")
 
     def __init__(self, conn: Conn, req: Any, stream: Any, length: Optional[int], arrival: float,
                  raw: Optional[bytes]) -> None:
@@ -396,6 +398,7 @@ class Task:
         self.thread = -1
         self.abandoned = False
         self.ident = 0
+        self.ready = arrival    # when the app could have been called (queue time from here)
 
 
 # --- handing ready connections to a sibling worker -----------------------------------------
@@ -479,11 +482,12 @@ class ConnectionLoop:
     def __init__(self, listeners: Any, app: Any, config: Any, tracker: Any = None,
                  tracker_for: Any = None, handoff: Optional[Handoff] = None,
                  scoreboard: Any = None, slot: int = 0, on_retire: Any = None,
-                 threads: Optional[int] = None) -> None:
+                 threads: Optional[int] = None, metrics: Any = None) -> None:
         if tracker is None:
             tracker = tracker_for("") if tracker_for is not None else NullTracker()
         self.service = Service(app, config)
         self.config = config
+        self.metrics = metrics if metrics is not None else NullRecorder()
         self.tracker = tracker
         self.tracker_for = tracker_for
         self.handoff = handoff
@@ -659,6 +663,20 @@ class ConnectionLoop:
     def idle_threads(self) -> int:
         return self.free
 
+    def census(self) -> tuple:
+        """(open connections by metrics.STATES, requests waiting for a thread, connections
+        shed at the cap so far), for the metrics; I/O thread only."""
+        counts = [0, 0, 0, 0, 0, 0]
+        for conn in self.conns.values():
+            state = conn.state
+            if state == APP:
+                counts[4 if conn.out else 3] += 1
+            elif state == LINGER:
+                counts[5] += 1
+            elif state <= BODY:
+                counts[state] += 1   # IDLE, HEAD, BODY are 0, 1, 2 in both
+        return counts, len(self.tasks), self.shed
+
     # ----------------------------------------------------------------- cross-thread
 
     def wake(self, conn: Conn, what: str) -> None:
@@ -770,7 +788,9 @@ class ConnectionLoop:
         conn, req = task.conn, task.req
         tracker = conn.tracker
         tracker.thread = index
+        tracker.queued = task.started - task.ready
         if self.queue_timeout and self._queued_for(task) > self.queue_timeout:
+            self.metrics.queue_timeout(index)
             waited = self._queued_for(task)
             log.warning("queue timeout: %s %s waited %.1fs > %gs before a request thread "
                         "could take it; answered 503", req.method, req.path, waited,
@@ -1109,6 +1129,8 @@ class ConnectionLoop:
         complete = stream.done and not conn.buf
         task = Task(conn, req, stream, length, conn.t_first,
                     raw if complete and len(raw) <= HANDOFF_MAX else None)
+        task.ready = conn.t_ready or time.monotonic()
+        conn.t_ready = 0.0
         conn.task = task
         with self.cond:
             if self._first:
@@ -1193,7 +1215,7 @@ class ConnectionLoop:
             self.conns[conn.fd] = conn
             if raw:
                 conn.state = HEAD
-                conn.t_first = arrival
+                conn.t_first = conn.t_ready = arrival
                 conn.buf = bytes(raw)
                 self._advance(conn)
             else:
@@ -1526,6 +1548,7 @@ class ConnectionLoop:
                     self._close(conn)
             elif state == HEAD:
                 if now - conn.t_first > header_timeout:
+                    self.metrics.timeout("head")
                     self._reject(conn, RequestTimeout(f"request head not received within {header_timeout:g}s"))
             elif state == LINGER:
                 if now - conn.t_first > LINGER_SECONDS:
@@ -1534,6 +1557,7 @@ class ConnectionLoop:
                 if (state == BODY or (conn.receiver is not None and not conn.paused_input)):
                     why = self._body_late(conn, now)
                     if why:
+                        self.metrics.timeout("body")
                         if state == BODY:
                             self._reject(conn, RequestTimeout(why))
                         else:
@@ -1542,6 +1566,7 @@ class ConnectionLoop:
                 if conn.out and conn.w_since:
                     why = self._write_late(conn, now)
                     if why:
+                        self.metrics.timeout("write")
                         log.warning("write deadline for %s %s to %s: %s; connection reset",
                                     conn.req.method if conn.req else "-",
                                     conn.req.path if conn.req else "-", _client(conn.peer), why)
@@ -1597,6 +1622,7 @@ class ConnectionLoop:
             if task is None or task.abandoned or now - task.started <= timeout:
                 continue
             task.abandoned = True
+            self.metrics.timeout("request")
             req, conn = task.req, task.conn
             frame = sys._current_frames().get(task.ident)
             entries = traceback.extract_stack(frame) if frame is not None else []

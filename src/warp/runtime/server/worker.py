@@ -27,6 +27,7 @@ from warp.runtime.accesslog import AccessRecord
 from warp.runtime.server.app import AppLoadError, load_app
 from warp.runtime.server.config import ServerConfig
 from warp.runtime.server.log import ServerLog
+from warp.runtime.server.metrics import EXIT_MAX_MEMORY, EXIT_MAX_REQUESTS, MetricsTable, recorder
 from warp.runtime.server.scoreboard import Scoreboard
 from warp.runtime.server.sockets import Listener
 
@@ -65,10 +66,12 @@ class RequestTracker:
     SERVER_CONTRACT): marks the worker busy/idle, writes the access log, counts
     requests towards max-requests and the memory ceiling."""
 
-    __slots__ = ("worker", "thread", "client", "method", "path", "query", "protocol", "started", "started_at")
+    __slots__ = ("worker", "thread", "client", "method", "path", "query", "protocol", "started", "started_at",
+                 "queued")
 
     def rejected(self, status: int, bytes_sent: int) -> None:
-        """A request refused before the app saw it (400, 408, 413...): access log only."""
+        """A request refused before the app saw it (400, 408, 413...): access log and counts."""
+        self.worker.metrics.rejected(status, bytes_sent)
         self.worker.log.access(AccessRecord(
             started=time.time(), duration=0.0, remote=self.client, method="-", path="-", query="", protocol="",
             status=status, bytes=bytes_sent, pid=os.getpid()))
@@ -83,11 +86,13 @@ class RequestTracker:
         self.protocol = ""
         self.started: Optional[float] = None
         self.started_at = 0.0
+        self.queued = 0.0  # seconds the request waited for a thread (set by the loop)
 
     def request_started(self, method: str, path: str, query: str = "", protocol: str = "") -> None:
         self.method, self.path, self.query, self.protocol = method, path, query, protocol
-        self.started = time.monotonic()
+        self.started = now = time.monotonic()
         self.started_at = time.time()
+        self.worker.metrics.request_started(self.thread, now, self.queued)
         self.worker.scoreboard.request_started(self.worker.slot, self.thread, method, path, self.client)
 
     def request_finished(self, status: int, bytes_sent: int) -> None:
@@ -95,7 +100,13 @@ class RequestTracker:
             return
         duration = time.monotonic() - self.started
         self.started = None
-        self.worker.after_request(self.thread)
+        worker = self.worker
+        worker.metrics.request_finished(self.thread, self.method, status, bytes_sent, duration)
+        if worker.slow_request and duration > worker.slow_request:
+            worker.log.warning(f"slow request: {self.method} {self.path} {status} took {duration:.3f}s "
+                               f"(worker {worker.slot} pid {os.getpid()}, queued {self.queued:.3f}s, "
+                               f"from {self.client})")
+        worker.after_request(self.thread)
         self.worker.log.access(AccessRecord(
             started=self.started_at, duration=duration, remote=self.client, method=self.method, path=self.path,
             query=self.query, protocol=self.protocol, status=status, bytes=bytes_sent, pid=os.getpid()))
@@ -120,7 +131,7 @@ class Worker:
     def __init__(self, slot: int, generation: int, listeners: list[Listener], app: Optional[WSGIApp],
                  config: ServerConfig, log: ServerLog, scoreboard: Scoreboard, master_pid: int,
                  sigmask: Optional[Iterable[int]] = None, notify_fd: Optional[int] = None,
-                 handoff: Optional[Handoff] = None) -> None:
+                 handoff: Optional[Handoff] = None, metrics: Optional[MetricsTable] = None) -> None:
         self.slot = slot
         self.generation = generation
         self.listeners = listeners
@@ -128,6 +139,9 @@ class Worker:
         self.config = config
         self.log = log
         self.scoreboard = scoreboard
+        # Counts into this worker's slot of the shared metrics table (metrics.py).
+        self.metrics = recorder(metrics, slot)
+        self.slow_request = getattr(config, "slow_request", 0) or 0
         self.master_pid = master_pid
         self.sigmask = sigmask  # the mask to restore once our handlers are installed
         self.notify_fd = notify_fd  # the master's wake-up pipe: poke it when ready
@@ -268,6 +282,8 @@ class Worker:
         if now - self._last_beat < BEAT_INTERVAL:
             return
         self._last_beat = now
+        if self.loop is not None:
+            self.metrics.census(*self.loop.census())
         if now - self._last_rss_at >= 1.0:
             self._last_rss_at = now
             self.scoreboard.beat(self.slot, current_rss())
@@ -302,7 +318,7 @@ class Worker:
         loop = ConnectionLoop(self.sockets, self.app, self.config,
                               tracker_for=lambda addr: RequestTracker(self, 0, _client_text(addr)),
                               handoff=self.handoff, scoreboard=self.scoreboard, slot=self.slot,
-                              on_retire=self._retiring)
+                              on_retire=self._retiring, metrics=self.metrics)
         self.loop = loop
         while self.alive:
             self._beat()
@@ -370,10 +386,12 @@ class Worker:
         if self.max_requests and total >= self.max_requests:
             self.log.info(f"worker {os.getpid()} served {total} requests (max-requests "
                           f"{self.max_requests}): recycling")
+            self.metrics.exit_cause(EXIT_MAX_REQUESTS)
             self.handing_over = True
             self.stop("recycling after max-requests")
         elif rss is not None and rss > self.config.max_memory * 1024 * 1024:
             self.log.warning(f"worker {os.getpid()} uses {rss // (1024 * 1024)} MiB, above "
                              f"max-memory {self.config.max_memory} MiB: recycling")
+            self.metrics.exit_cause(EXIT_MAX_MEMORY)
             self.handing_over = True
             self.stop("recycling after max-memory")
