@@ -293,7 +293,8 @@ def build_command(app_dir: str, as_json: bool, clean: bool, **options: Any) -> N
 @click.option("--stats", "stats_address", default="", metavar="ADDRESS",
               help="The server's stats socket, if it was started with --stats.")
 def status_command(app_dir: str, as_json: bool, stats_address: str) -> None:
-    """Show the bundled server's workers: pid, state, requests, memory, request in flight."""
+    """Show the bundled server's workers: state, requests in flight, connections, req/s,
+    latency percentiles and capacity over the last minute, memory; then the totals."""
     from warp.launch.status import format_table, status
 
     doc = _run(lambda: status(app_dir, stats_address), as_json)
@@ -301,6 +302,51 @@ def status_command(app_dir: str, as_json: bool, stats_address: str) -> None:
         _emit_json(doc)
         return
     click.echo(format_table(doc))
+
+
+@main.command("metrics")
+@app_option
+@click.option("--stats", "stats_address", default="", metavar="ADDRESS",
+              help="The server's stats socket, if it was started with --stats.")
+@click.option("--openmetrics", is_flag=True, help="OpenMetrics text instead of Prometheus text 0.0.4.")
+def metrics_command(app_dir: str, stats_address: str, openmetrics: bool) -> None:
+    """Print the bundled server's metrics as Prometheus text (what --metrics HOST:PORT serves)."""
+    from warp.launch.status import metrics_text
+
+    click.echo(_run(lambda: metrics_text(app_dir, stats_address, openmetrics)), nl=False)
+
+
+@main.command("top")
+@app_option
+@click.option("--stats", "stats_address", default="", metavar="ADDRESS",
+              help="The server's stats socket, if it was started with --stats.")
+@click.option("--interval", default=1.0, show_default=True, type=click.FloatRange(0.1, 60),
+              help="Seconds between refreshes.")
+@click.option("--count", default=0, type=click.IntRange(0), metavar="N",
+              help="Frames to print when not on a terminal (default 1), then exit.")
+def top_command(app_dir: str, stats_address: str, interval: float, count: int) -> None:
+    """A live view of the bundled server's master and workers; q quits.
+
+    Not on a terminal, prints plain-text frames instead."""
+    import time
+
+    from warp.launch.status import status
+    from warp.launch.top import frame, run_terminal
+
+    def fetch():
+        return status(app_dir, stats_address)
+
+    first = _run(fetch)
+    if sys.stdout.isatty() and sys.stdin.isatty() and not count:
+        _run(lambda: run_terminal(fetch, interval))
+        return
+    prev, doc = None, first
+    for number in range(max(1, count)):
+        if number:
+            time.sleep(interval)
+            prev, doc = doc, _run(fetch)
+            click.echo("")
+        click.echo("\n".join(frame(doc, prev, 200)))
 
 
 def _shell_line(argv):

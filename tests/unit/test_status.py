@@ -15,9 +15,31 @@ DOC = {
 def test_table_has_a_header_and_one_row_per_worker():
     lines = format_table(DOC).splitlines()
     assert lines[0] == "master 10  app:application  0.0.0.0:8080  workers 2/2  requests 7  up 2m05s  running"
-    assert lines[2].split() == ["PID", "GEN", "STATE", "REQUESTS", "RSS", "AGE", "IN", "FLIGHT"]
-    assert lines[3].split() == ["11", "1", "idle", "3", "20.0MiB", "2m05s", "-"]
-    assert lines[4].split() == ["12", "1", "busy", "4/1000", "-", "3.5s", "POST", "/upload", "(2.2s)"]
+    assert lines[2].split() == ["PID", "GEN", "STATE", "REQUESTS", "RSS", "AGE", "REQ/S", "P50", "P95", "P99",
+                                "QUEUE", "P99", "CAPACITY", "CONNECTIONS", "IN", "FLIGHT"]
+    assert lines[3].split() == ["11", "1", "idle", "3", "20.0MiB", "2m05s"] + ["-"] * 6 + ["0", "-"]
+    assert lines[4].split()[:6] == ["12", "1", "busy", "4/1000", "-", "3.5s"]
+    assert lines[4].split()[-3:] == ["POST", "/upload", "(2.2s)"]
+
+
+def test_rows_carry_rates_percentiles_capacity_connections_and_every_request_in_flight():
+    worker = dict(DOC["workers"][1], requests_per_second=12.5, p50=0.0012, p95=0.2, p99=1.5, queue_p99=0.0004,
+                  capacity=0.5, connections={"idle": 2, "head": 1, "body": 0, "app": 2, "writing": 0, "closing": 0},
+                  queued=3, busy=[{"method": "GET", "path": "/a", "elapsed": 2.0},
+                                  {"method": "POST", "path": "/b", "elapsed": 0.5}])
+    totals = {"requests_per_second": 12.5, "p50": 0.0012, "p95": 0.2, "p99": 1.5, "queue_p99": 0.0004,
+              "capacity": 0.5, "capacity_minute": 0.25, "threads": 4, "in_flight": 2, "queued": 3,
+              "connections": {"idle": 2, "app": 2}}
+    doc = dict(DOC, workers=[worker], totals=totals, restarts={"crash": 1, "reload": 0},
+               timeouts={"head": 2}, shed=0, backlog=[{"listener": "0.0.0.0:8080", "queued": 5, "limit": 2048}])
+    text = format_table(doc)
+    row = text.splitlines()[3]
+    for cell in ("12.5", "1.2ms", "200.0ms", "1.50s", "400us", "50%", "5 (2 idle, 1 head, 2 app)",
+                 "GET /a (2.0s); POST /b (0.5s); +3 queued"):
+        assert cell in row, (cell, row)
+    assert ("total: 12.5 req/s, p50 1.2ms p95 200.0ms p99 1.50s, queue p99 400us (last minute); "
+            "capacity 50% (5 s), 25% (minute) of 4 threads; in flight 2 +3 queued; connections 4 (2 idle, 2 app)") in text
+    assert "restarts: crash 1; timeouts: head 2; shed at the connection cap: 0; listen backlog: 0.0.0.0:8080 5" in text
 
 
 def test_services_follow_the_workers_with_pid_uptime_and_restarts():
