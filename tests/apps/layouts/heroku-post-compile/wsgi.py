@@ -1,0 +1,6 @@
+from pathlib import Path
+
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [Path(__file__).with_name("static").joinpath("compiled.txt").read_bytes()]

@@ -1,0 +1,3 @@
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
+    return ['s2i APP_CONFIG under gunicorn'.encode()]

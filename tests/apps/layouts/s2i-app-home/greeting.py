@@ -1,0 +1,1 @@
+TEXT = "s2i APP_HOME project, root importable"

@@ -1,0 +1,4 @@
+bind = "0.0.0.0:8085"
+workers = 2
+
+wsgi_app = "app:application"
