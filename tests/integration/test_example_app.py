@@ -3,10 +3,9 @@
 import shutil
 import signal
 import subprocess
-import time
 import urllib.request
 
-from support import REPO, free_port, warp, warp_command, warp_env
+from support import REPO, free_port, wait_for, warp, warp_command, warp_env
 
 
 def test_example_builds_then_starts_and_answers(tmp_path):
@@ -18,16 +17,15 @@ def test_example_builds_then_starts_and_answers(tmp_path):
     server = subprocess.Popen(warp_command("start", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
                               cwd=app, env=warp_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while True:
+        def page():
             assert server.poll() is None, server.communicate()[0]
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
-                    body = response.read().decode()
-                break
+                    return response.read().decode()
             except OSError:
-                assert time.monotonic() < deadline, "warp start never answered"
-                time.sleep(0.1)
+                return None
+
+        body = wait_for(page, timeout=60, what="warp start to answer")
         assert "Hello from warp" in body
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/static/hello.css", timeout=5) as response:
             assert response.status == 200

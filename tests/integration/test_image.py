@@ -22,7 +22,7 @@ import uuid
 import docker
 import pytest
 
-from support import REPO, free_port, one_error_line, warp, warp_command, warp_env, write
+from support import REPO, free_port, one_error_line, wait_for, warp, warp_command, warp_env, write
 from warp.app.requirements import canonical_name
 
 pytestmark = pytest.mark.docker
@@ -249,14 +249,11 @@ def test_pid_1_reaps_orphans(engine, flask_image):
         code, output = running.container.exec_run(["sh", "-c", "sleep 1 & exit 0"])
         assert code == 0, output
         states = "for s in /proc/[0-9]*/stat; do cat $s 2>/dev/null; echo; done"
-        deadline = time.monotonic() + 20
-        while True:
+        def reaped():
             _, out = running.container.exec_run(["sh", "-c", states])
-            sleeps = [line for line in out.decode().splitlines() if "(sleep)" in line]
-            if not sleeps:
-                break
-            assert time.monotonic() < deadline, f"not reaped: {sleeps}"
-            time.sleep(0.3)
+            return not any("(sleep)" in line for line in out.decode().splitlines())
+
+        wait_for(reaped, timeout=20, interval=0.3, what="the orphaned sleep to be reaped")
     finally:
         running.remove()
 
@@ -545,15 +542,14 @@ def test_run_flag_starts_the_image_until_interrupted(engine, base_image, tmp_pat
                 break
         else:
             raise AssertionError(proc.stderr.read())
-        deadline = time.monotonic() + 60
-        while True:
+        def look():
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/look", timeout=5) as response:
-                    assert response.read() == b"plain wsgi /look"
-                    break
+                    return response.read()
             except (urllib.error.URLError, ConnectionError, OSError):
-                assert time.monotonic() < deadline, "the image started with --run never answered"
-                time.sleep(0.2)
+                return None
+
+        assert wait_for(look, timeout=60, interval=0.2, what="the image started with --run to answer") == b"plain wsgi /look"
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0, proc.stderr.read()
     finally:

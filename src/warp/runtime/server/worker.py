@@ -190,7 +190,7 @@ class Worker:
             except AppLoadError as exc:
                 self.log.error(f"worker {os.getpid()}: {exc.summary}", exc.details)
                 return EXIT_APP_LOAD_ERROR
-        from warp.runtime.server.connection import serve_connection  # the protocol side (helper "http"
+        from warp.runtime.server.connection import serve_connection  # the protocol side: workers only
         self._serve_connection = serve_connection
         for listener in self.listeners:
             sock = listener.worker_socket()
