@@ -81,7 +81,10 @@ def main() -> None:
             if looping is not None:
                 looping.remove(force=True)
             drain(swarm.remove(name, client=client))
-            for image in built:  # every version: a rebuild leaves the previous one untagged
+            # Every version (a rebuild leaves the previous one untagged), then the
+            # builder image warp keeps as its layer cache.
+            built += [b.id for b in client.images.list(filters={"label": f"warp.image.builder-for={name}:latest"})]
+            for image in built:
                 try:
                     client.images.remove(image, force=True)
                 except Exception:  # already gone with its tag

@@ -62,7 +62,10 @@ def swarm():
         assert not client.services.list(filters={"label": f"warp.deploy={name}"})
         assert not client.secrets.list(filters={"label": f"warp.deploy={name}"})
         assert not client.networks.list(filters={"label": f"warp.deploy={name}"})
-    for reference in made["images"]:
+    # Every version built, then the builder images warp keeps as its layer cache.
+    builders = [image.id for name in set(made["images"]) if not name.startswith("sha256:")
+                for image in client.images.list(filters={"label": f"warp.image.builder-for={name}:latest"})]
+    for reference in made["images"] + builders:
         try:
             client.images.remove(reference, force=True)
         except docker.errors.APIError:
@@ -145,7 +148,8 @@ def hello(swarm, tmp_path_factory):
         "worker.py": WORKER,
         "Procfile": "worker: python worker.py\nrelease: python -c \"print('release ran')\"\n",
     })
-    (app / "warp.yaml").write_text((app / "warp.yaml").read_text() + FAST)
+    # Limits per replica: WEB_CONCURRENCY = min(2 x 1 CPU + 1, 512 MiB / 256 MiB) = 2.
+    (app / "warp.yaml").write_text((app / "warp.yaml").read_text() + FAST + "  cpus: 1\n  memory: 512M\n")
     name = deploy_name("hello")
     image = build_image(swarm, app, name)
     made["deploys"].append(name)
@@ -191,10 +195,14 @@ def test_services_carry_the_rollout_health_and_stop_settings(swarm, hello):
     assert container["Healthcheck"]["Test"][:3] == ["CMD", "warp", "health"]
     assert container["StopGracePeriod"] > 30 * 10**9  # above the server's graceful timeout
     assert container["ReadOnly"] is True and container["CapabilityDrop"] == ["ALL"]
+    assert web["TaskTemplate"]["Resources"]["Limits"] == {"NanoCPUs": 10**9, "MemoryBytes": 512 * 1024 * 1024}
+    assert "WEB_CONCURRENCY=2" in container["Env"] and "PORT=8080" in container["Env"]
     assert web["TaskTemplate"]["RestartPolicy"]["Condition"] == "any"
     assert web["TaskTemplate"]["RestartPolicy"]["Delay"] > 0
     worker = services["worker"]["Spec"]["TaskTemplate"]["ContainerSpec"]
     assert worker["Healthcheck"]["Test"] == ["NONE"]
+    assert not [e for e in worker["Env"] if e.startswith("WEB_CONCURRENCY=")]
+    assert services["worker"]["Spec"]["UpdateConfig"]["Order"] == "stop-first"
     assert worker["Args"] == ["warp", "start", "worker", "--app", "/app"]
     network = client.networks.get(f"{hello['name']}_net")
     assert network.attrs["Driver"] == "overlay"
