@@ -444,6 +444,34 @@ def test_bundled_server_and_waitress_write_the_same_access_log_shape(apps, envs,
         "protocol": "HTTP/1.1", "status": 404, "bytes": len(b"not here")}
 
 
+ASGI_404 = {
+    "asgi.py": '''
+        async def application(scope, receive, send):
+            assert scope["type"] == "http"
+            found = scope["path"] == "/"
+            body = b"asgi says hi" if found else b"not here"
+            await send({"type": "http.response.start", "status": 200 if found else 404,
+                        "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": body})
+    ''',
+}
+
+
+def test_uvicorn_writes_the_same_access_log_shape_for_asgi_and_wsgi(apps, envs, start_base, tmp_path):
+    """uvicorn's own log has another shape: the shim writes warp's lines instead, for both interfaces."""
+    plain, kind = apps["plain"]
+    asgi = start_base / "asgi-404"
+    asgi.mkdir(exist_ok=True)
+    write(asgi, ASGI_404)
+    venv = envs.get(kind, "uvicorn")
+    for root in (plain, asgi):
+        record = _one_access_record(root, venv, "uvicorn", tmp_path)
+        assert list(record) == list(FIELDS) and record["time"].endswith("Z"), root
+        assert {k: record[k] for k in ("remote", "method", "path", "query", "protocol", "status", "bytes")} == {
+            "remote": "127.0.0.1", "method": "GET", "path": "/nowhere%20here", "query": "a=1&b=two",
+            "protocol": "HTTP/1.1", "status": 404, "bytes": len(b"not here")}, root
+
+
 @pytest.mark.parametrize("server", [s for s in SERVERS if (s.values[0] if hasattr(s, "values") else s) in ("gunicorn", "uwsgi", "mod_wsgi")])
 def test_servers_writing_their_own_access_log_use_the_same_keys(server, apps, envs, tmp_path):
     """gunicorn, uWSGI and mod_wsgi write their own lines, from templates with the same keys.

@@ -6,7 +6,8 @@ from warp.launch.plan import Command, Launch, whole_seconds
 REQUIREMENTS = ('uvicorn==0.54.0; python_version >= "3.10"', 'uvicorn==0.33.0; python_version < "3.10"')
 NATIVE_STATIC = False
 INTERFACES = ("asgi", "wsgi")
-ALWAYS_SHIM = False  # the shim goes in front only for static files this server cannot serve
+# The shim wraps the app in every case: its access log has the shape every warp server writes.
+ALWAYS_SHIM = True
 
 
 def command(launch: Launch) -> Command:
@@ -20,7 +21,7 @@ def command(launch: Launch) -> Command:
         "--app-dir", str(launch.root),
         "--timeout-graceful-shutdown", whole_seconds(launch.graceful_timeout),
         "--log-level", launch.log_level,
-        "--access-log",
+        "--no-access-log",
         "--no-use-colors",
         "--proxy-headers",
         "--forwarded-allow-ips", ",".join(launch.trusted_proxies) or "127.0.0.1",
@@ -36,4 +37,4 @@ def command(launch: Launch) -> Command:
         notes.append(("threads", "uvicorn runs one event loop per worker; threads does not apply"))
     notes.append(("timeout", "uvicorn cannot stop a running request; timeout does not apply"))
     argv += list(launch.server_args)
-    return Command(argv=tuple(argv), notes=tuple(notes))
+    return Command(argv=tuple(argv), env={"WARP_ACCESS_LOG": launch.access_log_format}, notes=tuple(notes))

@@ -88,29 +88,88 @@ class AccessLog:
             protocol=environ.get("SERVER_PROTOCOL", ""), status=int(status) if status.isdigit() else 0,
             bytes=sent, pid=os.getpid(),
         )
+        _write(self.stream, format_line(record, self.style))
+
+
+def _write(stream: TextIO, line: str) -> None:
+    try:
+        stream.write(line + "\n")
+        stream.flush()
+    except (OSError, ValueError):
+        pass  # a closed stdout must not take the app down
+
+
+class ASGIAccessLog:
+    """The same lines as AccessLog, for an ASGI app (uvicorn's own log has another shape)."""
+
+    def __init__(self, app: ASGIApp, style: str = "common", stream: Optional[TextIO] = None) -> None:
+        self.app = app
+        self.style = style
+        self.stream = stream or sys.stdout
+
+    async def __call__(self, scope: Dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        if scope.get("type") != "http":
+            return await self.app(scope, receive, send)
+        started_at, started = time.time(), time.monotonic()
+        seen = {"status": 0, "sent": 0, "done": False}
+
+        async def recording_send(message: Dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                seen["status"] = message["status"]
+            elif message["type"] == "http.response.body":
+                seen["sent"] += len(message.get("body", b""))
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False) and not seen["done"]:
+                seen["done"] = True
+                self.log(scope, seen["status"], seen["sent"], started_at, started)
+
         try:
-            self.stream.write(format_line(record, self.style) + "\n")
-            self.stream.flush()
-        except (OSError, ValueError):
-            pass
+            await self.app(scope, receive, recording_send)
+        finally:
+            if not seen["done"]:
+                # The app failed or the client left: the server answers 500 if it still can.
+                self.log(scope, seen["status"] or 500, seen["sent"], started_at, started)
+
+    def log(self, scope: Dict[str, Any], status: int, sent: int, started_at: float, started: float) -> None:
+        client = scope.get("client")
+        raw = scope.get("raw_path")
+        path = raw.decode("latin-1") if raw else quote(scope.get("root_path", "") + scope.get("path", ""), safe="/;=,~!$&'()*+@:")
+        record = AccessRecord(
+            started=started_at, duration=time.monotonic() - started, remote=str(client[0]) if client else "-",
+            method=scope.get("method", ""), path=path.partition("?")[0],
+            query=(scope.get("query_string") or b"").decode("latin-1"),
+            protocol="HTTP/" + str(scope.get("http_version", "1.1")), status=int(status), bytes=sent, pid=os.getpid(),
+        )
+        _write(self.stream, format_line(record, self.style))
 
 
 class _LoggedBody:
+    """The app's body, counted; the line is written once, when the body is
+    exhausted or closed, whichever comes first (uvicorn's WSGI adapter never
+    calls close())."""
+
     def __init__(self, body, done):
         self.body = body
         self.done = done
         self.sent = 0
+        self.logged = False
 
     def __iter__(self):
         for chunk in self.body:
             self.sent += len(chunk)
             yield chunk
+        self._log()
 
     def close(self):
         try:
             if hasattr(self.body, "close"):
                 self.body.close()
         finally:
+            self._log()
+
+    def _log(self):
+        if not self.logged:
+            self.logged = True
             self.done(self.sent)
 
 
@@ -166,7 +225,11 @@ class StaticASGI:
 def asgi_application() -> ASGIApp:
     app = load(os.environ["WARP_APP"])
     mapping = static_map()
-    return StaticASGI(app, mapping) if mapping else app
+    if mapping:
+        app = StaticASGI(app, mapping)
+    if os.environ.get("WARP_ACCESS_LOG"):
+        app = ASGIAccessLog(app, os.environ["WARP_ACCESS_LOG"])
+    return app
 
 
 _BUILDERS = {"application": wsgi_application, "asgi": asgi_application}
