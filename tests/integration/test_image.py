@@ -645,6 +645,10 @@ def test_same_commit_gives_the_same_image_id_and_a_one_line_change_another(engin
     commit_all(app, "one line")
     changed, _ = build(engine, app, name)
     assert changed["id"] != first["id"]
+    # warp keeps the engine's last build of this name as its cache (the final
+    # stage's image and the build stage's), and removes the ones it replaced.
+    builders = client.images.list(filters={"label": f"warp.image.builder-for={name}:latest", "dangling": True})
+    assert len(builders) == 2, [b.attrs["Config"]["Labels"] for b in builders]
     running = Running(client, changed["id"])
     try:
         assert running.get("/x") == (200, "plain wsgi, changed /x"), running.logs()

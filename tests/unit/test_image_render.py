@@ -123,3 +123,9 @@ def test_docker_variables_are_left_alone():
 
 def test_template_is_found_in_the_source_tree():
     assert template_path().name == "Dockerfile.template"
+
+
+def test_the_build_stage_last_image_is_labelled_with_the_name_it_builds():
+    build, final = stages(render(ImageFacts(base_image="b", builder_for="team/app:1")))
+    assert build[-1] == 'LABEL warp.image.builder-for="team/app:1"'
+    assert not any("builder-for" in line for line in final)

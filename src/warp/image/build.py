@@ -165,7 +165,7 @@ START_INTERVAL_API = (1, 44)
 START_INTERVAL = 1  # seconds between checks during the start period
 # Label the engine puts on the image its builder makes (warp's layer cache),
 # so that the one a new build replaces can be removed.
-BUILDER_LABEL = "warp.image.builder-for"
+BUILDER_LABEL = render.BUILDER_LABEL
 SBOM_REQUIREMENTS = ("cyclonedx-bom>=7.5,<8",)
 
 
@@ -246,6 +246,7 @@ def prepare(app_dir: Union[str, Path] = ".", name: str = "app", base_image: RawF
         source_date_epoch=epoch,
         base_image_id=base_image_id,
         title=labels[labels_mod.TITLE],
+        builder_for=reference,
         start_period=start_period(project.environ),
     )
     dockerfile = render.render(facts)
@@ -304,8 +305,9 @@ def build_image(app_dir: Union[str, Path] = ".", name: str = "app", base_image: 
 
     yield f"building {prepared.reference} on {prepared.base_image}"
     build_started = time.monotonic()
+    step_ids: Dict[str, str] = {}
     built_id = yield from _stream_build(client, prepared.context.data, None, rebuild_all,
-                                        labels={BUILDER_LABEL: prepared.reference})
+                                        labels={BUILDER_LABEL: prepared.reference}, step_ids=step_ids)
     build_seconds = time.monotonic() - build_started
 
     yield f"assembling {prepared.reference}: the final stage as one layer, every time set to {labels_mod.iso(prepared.source_date_epoch)}"
@@ -313,7 +315,9 @@ def build_image(app_dir: Union[str, Path] = ".", name: str = "app", base_image: 
     assembled = assemble(client, built_id, prepared.base_image, prepared.reference, prepared.source_date_epoch, prepared.labels,
                          drop_labels=(BUILDER_LABEL,), start_interval=prepared.start_interval,
                          created_by=f"warp image {warp_version()}: Dockerfile.template's final stage on {prepared.base_image}")
-    _remove_replaced_builders(client, prepared.reference, built_id)
+    build_stage = [short for instruction, short in step_ids.items() if instruction.startswith(f"LABEL {BUILDER_LABEL}=")]
+    _remove_replaced_builders(client, prepared.reference, {built_id[7:19] if built_id.startswith("sha256:") else built_id[:12],
+                                                           *build_stage})
     timings = {"context": round(context_seconds, 3), "build": round(build_seconds, 3),
                "assemble": round(time.monotonic() - assemble_started, 3)}
 
@@ -350,8 +354,9 @@ def warp_version() -> str:
 
 
 def _remove_replaced_builders(client, reference, keep):
-    """Remove the builder images earlier builds of ``reference`` left (with their
-    untagged parents no other image needs), keeping ``keep``: the layer cache."""
+    """Remove the builder images earlier builds of ``reference`` left (the final
+    stage's and the build stage's last, with their untagged parents no other
+    image needs), keeping those whose short IDs are in ``keep``: the layer cache."""
     import docker
 
     try:
@@ -359,7 +364,7 @@ def _remove_replaced_builders(client, reference, keep):
     except docker.errors.APIError:
         return
     for old in olds:
-        if old.id != keep:
+        if old.id[7:19] not in keep:
             try:
                 client.images.remove(old.id)
             except docker.errors.APIError:
@@ -406,9 +411,15 @@ def write_sbom(client: DockerClient, image_id: str, target: Union[str, Path]) ->
                          "give --sbom a file in a folder that exists and you can write") from None
 
 
-def _stream_build(client, data, reference, no_cache=False, labels=None):
-    """Run the build, yield its lines, return the image id; WarpError on failure."""
+def _stream_build(client, data, reference, no_cache=False, labels=None, step_ids=None):
+    """Run the build, yield its lines, return the image id; WarpError on failure.
+
+    ``step_ids`` (a dict) receives each step's instruction -> the short ID of
+    the image that step made or reused.
+    """
     import docker
+
+    instruction = None
 
     step, last_output, image_id = None, None, None
     try:
@@ -429,8 +440,12 @@ def _stream_build(client, data, reference, no_cache=False, labels=None):
                 if not line.strip():
                     continue
                 match = _STEP.match(line)
+                made = re.match(r"^ ---> ([0-9a-f]{12})$", line)
+                if made and instruction and step_ids is not None:
+                    step_ids[instruction] = made.group(1)
                 if match:
-                    step = f"step {match.group(1)}/{match.group(2)} ({match.group(3).strip()})"
+                    instruction = match.group(3).strip()
+                    step = f"step {match.group(1)}/{match.group(2)} ({instruction})"
                 elif not _NOISE.match(line) and not line.startswith(" ---> "):
                     last_output = line
                 built = re.match(r"^Successfully built ([0-9a-f]+)$", line)

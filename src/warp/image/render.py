@@ -20,6 +20,8 @@ APP_DIR = "/app"
 APP_UID = 1001
 WHEELHOUSE = "/tmp/warp-wheelhouse"
 BUILD_FILES_DIR = "/etc/warp-build"
+# Label of the images the engine's builder keeps as warp's layer cache.
+BUILDER_LABEL = "warp.image.builder-for"
 # Where every image keeps its SBOM (CycloneDX JSON); a label points here too.
 SBOM_DIR = "/usr/share/warp"
 SBOM_PATH = f"{SBOM_DIR}/sbom.cdx.json"
@@ -56,6 +58,8 @@ class ImageFacts:
     # HEALTHCHECK's grace period. (Its start interval is set in the config
     # warp assembles, where the engine knows it: see warp.image.assemble.)
     start_period: int = 70
+    # The image name the build stage's last image is labelled with (see build.py).
+    builder_for: str = ""
 
 
 def template_path() -> Path:
@@ -127,6 +131,8 @@ def values(facts: ImageFacts) -> Dict[str, str]:
     """Every placeholder's text for ``facts``."""
     return {
         "start_period": str(int(facts.start_period)),
+        "builder_label": (f"LABEL {BUILDER_LABEL}={json.dumps(facts.builder_for)}" if facts.builder_for
+                          else "# (no builder label)"),
         "sbom_path": SBOM_PATH,
         "sbom_dir": SBOM_DIR,
         "stage_args": _stage_args(facts),
