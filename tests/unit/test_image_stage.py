@@ -52,3 +52,15 @@ def test_repair_makes_missing_or_timestamp_bytecode_hash_checked_and_leaves_the_
     assert Path(importlib.util.cache_from_source(str(good))).read_bytes() == kept
     assert not orphan.exists()
     assert repair(tmp_path) == 0
+
+
+def test_the_source_tree_cache_of_the_build_machine_is_dropped(tmp_path):
+    from warp.build.fingerprint import CACHE
+    from warp.image.stage import drop_machine_caches
+
+    (tmp_path / ".warp").mkdir()
+    (tmp_path / ".warp" / CACHE).write_text('{"written_ns": 1}')
+    (tmp_path / ".warp" / "build.json").write_text("{}")
+    drop_machine_caches(tmp_path)
+    assert sorted(p.name for p in (tmp_path / ".warp").iterdir()) == ["build.json"]
+    drop_machine_caches(tmp_path)  # nothing to drop: fine

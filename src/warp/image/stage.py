@@ -8,6 +8,7 @@ copies the same from one build of a commit to the next, and describes it:
    times and zero for its durations: ``warp start`` reads it for its facts,
    never for those;
    each distribution's RECORD loses its bytecode lines and is sorted;
+   the source-tree fingerprint cache (inodes, clock times) is dropped;
 2. the SBOM: ``cyclonedx-py environment`` (from its own virtualenv, which the
    final stage never copies) lists the app's environment as CycloneDX JSON;
    warp adds each distribution's hash, the base image and itself, and checks
@@ -85,6 +86,14 @@ def normalise_record(path: "str | os.PathLike[str]", epoch: int) -> None:
     if isinstance(record.get("timings"), dict):
         record["timings"] = {name: 0 for name in record["timings"]}
     path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def drop_machine_caches(app: "str | os.PathLike[str]") -> None:
+    """Caches that describe the build machine's files (inodes, clock times) and
+    mean nothing in an image: ``warp build``'s source-tree fingerprint cache."""
+    from warp.build.fingerprint import CACHE
+
+    (Path(app) / ".warp" / CACHE).unlink(missing_ok=True)
 
 
 def normalise_records(folders: List["str | os.PathLike[str]"]) -> None:
@@ -227,6 +236,7 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     app, python = Path(args.app), str(Path(args.venv) / "bin" / "python")
     normalise_record(app / ".warp" / "build.json", args.epoch)
+    drop_machine_caches(app)
     normalise_records([app, args.warp_env])
     bom = make_sbom(args.sbom_tool, python, args.epoch, args.base_image, args.base_image_id, args.title, __version__)
     text = json.dumps(bom, indent=2, sort_keys=True) + "\n"
