@@ -67,10 +67,9 @@ def _build(ctx: BuildContext) -> dict[str, Any]:
         argv = [uv, "export", "--frozen" if offline else "--locked", "--format", "requirements-txt", "--no-header", "--no-emit-project",
                 *group_args(config), "-o", str(exported)]
         installer.run(argv, env, root, "uv.lock")
-        lines = exported.read_text(encoding="utf-8")
-        reqs = lockfile.Requirements()
-        reqs.hashed = [lines] if "--hash=" in lines else []
-        reqs.unhashed = [] if "--hash=" in lines else [lines]
+        # Workspace members and path dependencies come out as "-e ./libs/lib" with no hash
+        # (there is no single file to hash): they install after the hashed entries, as uv sync does.
+        reqs = lockfile.split_exported(exported.read_text(encoding="utf-8"), root)
         lockfile.install(ctx, reqs, "uv.lock")
     return {"installed_from": ["uv.lock"], "tool": f"uv export + {ctx.installer}"}
 

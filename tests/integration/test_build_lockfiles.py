@@ -67,3 +67,88 @@ def test_warp_build_django_startproject_collects_static(django_env, tmp_path):
     result = warp("build", cwd=root, env={"DISABLE_COLLECTSTATIC": "1"})
     assert result.returncode == 0, result.stderr
     assert not (root / "staticfiles").exists()
+
+
+# The app's own project, and local packages, in its lock: path/editable/directory/workspace entries carry no
+# hashes; pipenv, micropipenv, Poetry and uv install them so, and check the hashes of everything else.
+
+LIB = {
+    "libs/lib/pyproject.toml": '[project]\nname = "lib"\nversion = "0.1"\ndescription = "a local package"\n\n'
+                               '[build-system]\nrequires = ["flit_core<4"]\nbuild-backend = "flit_core.buildapi"\n',
+    "libs/lib/lib.py": '"""A local package."""\nVALUE = "from the local lib"\n',
+}
+OWN = {
+    "pyproject.toml": '[project]\nname = "myapp"\nversion = "0.1"\ndescription = "the app itself"\n'
+                      f'dependencies = ["flask=={lockfiles.FLASK}"]\n\n'
+                      '[build-system]\nrequires = ["flit_core<4"]\nbuild-backend = "flit_core.buildapi"\n',
+    "myapp.py": '"""The app."""\nfrom flask import Flask\n\nfrom lib import VALUE\n\napp = Flask(__name__)\n',
+}
+
+
+def _write(root, files):
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+
+def test_pipfile_lock_with_the_app_itself_editable_and_a_local_path(tmp_path, lock_wheels):
+    lockfiles.write_pipfile_lock(tmp_path, lock_wheels)
+    _write(tmp_path, {**OWN, **LIB})
+    lock = json.loads((tmp_path / "Pipfile.lock").read_text())
+    # As `pipenv install -e .` and `pipenv install ./libs/lib` lock them: no version, no hashes.
+    lock["default"]["myapp"] = {"editable": True, "path": "."}
+    lock["default"]["lib"] = {"path": "./libs/lib"}
+    (tmp_path / "Pipfile.lock").write_text(json.dumps(lock, indent=4))
+    result = warp("build", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    check = app_imports(tmp_path, "import myapp, importlib.metadata as m; print(myapp.VALUE, m.version('flask'))")
+    assert check.stdout.split() == ["from", "the", "local", "lib", lockfiles.FLASK], check.stderr
+
+
+def test_pipfile_lock_entry_without_hashes_is_still_refused(tmp_path, lock_wheels):
+    lockfiles.write_pipfile_lock(tmp_path, lock_wheels)
+    lock = json.loads((tmp_path / "Pipfile.lock").read_text())
+    lock["default"]["click"]["hashes"] = []
+    (tmp_path / "Pipfile.lock").write_text(json.dumps(lock, indent=4))
+    result = warp("build", cwd=tmp_path)
+    assert result.returncode != 0 and "click has no hashes" in result.stderr and "pipenv lock" in result.stderr
+
+
+def test_poetry_lock_with_a_directory_dependency(tmp_path, lock_wheels):
+    lockfiles.write_poetry_lock(tmp_path, lock_wheels)
+    _write(tmp_path, LIB)
+    (tmp_path / "myapp.py").write_text(OWN["myapp.py"])
+    # As Poetry locks `lib = {path = "libs/lib", develop = true}`: a directory source, no files, no hashes.
+    with open(tmp_path / "poetry.lock", "a") as lock:
+        lock.write('\n[[package]]\nname = "lib"\nversion = "0.1"\ndescription = "a local package"\noptional = false\n'
+                   'python-versions = "*"\ngroups = ["main"]\nfiles = []\ndevelop = true\n\n'
+                   '[package.source]\ntype = "directory"\nurl = "libs/lib"\n')
+    result = warp("build", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    check = app_imports(tmp_path, "import myapp; print(myapp.VALUE)")
+    assert check.stdout.strip() == "from the local lib", check.stderr
+
+
+@pytest.mark.parametrize("installer", ["uv", "pip"])
+def test_uv_lock_with_a_workspace_member(tmp_path, installer):
+    import os
+    import subprocess
+
+    from warp.app.installer import find_uv
+    from warp.build import installer as installers
+
+    _write(tmp_path, {
+        "pyproject.toml": '[project]\nname = "myapp"\nversion = "0.1"\nrequires-python = ">=3.9"\n'
+                          f'dependencies = ["flask=={lockfiles.FLASK}", "lib"]\n\n'
+                          '[tool.uv.sources]\nlib = { workspace = true }\n\n[tool.uv.workspace]\nmembers = ["libs/*"]\n',
+        "myapp.py": OWN["myapp.py"],
+        **LIB,
+    })
+    env = installers.uv_environ(sys.executable, os.environ)
+    made = subprocess.run([find_uv(), "lock"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert made.returncode == 0, made.stderr
+    assert 'source = { editable = "libs/lib" }' in (tmp_path / "uv.lock").read_text()
+    result = warp("build", cwd=tmp_path, env={"WARP_INSTALLER": installer})
+    assert result.returncode == 0, result.stderr
+    check = app_imports(tmp_path, "import myapp, importlib.metadata as m; print(myapp.VALUE, m.version('flask'))")
+    assert check.stdout.split() == ["from", "the", "local", "lib", lockfiles.FLASK], check.stderr

@@ -146,3 +146,19 @@ def test_stale_pipfile_lock_is_refused(tmp_path):
     (tmp_path / "Pipfile").write_text(PIPENV_PIPFILE.replace("[packages]\n", '[packages]\nsix = "*"\n'))
     with pytest.raises(BuildError, match="out of date with Pipfile.*pipenv lock"):
         pipfile.check_current(tmp_path)
+
+
+def test_uv_export_splits_hashed_entries_from_workspace_members(tmp_path):
+    from warp.build.buildpacks.lockfile import split_exported
+
+    text = (
+        "-e ./libs/lib\n"
+        "blinker==1.9.0 \\\n    --hash=sha256:aaa \\\n    --hash=sha256:bbb\n"
+        "    # via flask\n"
+        "colorama==0.4.6 ; sys_platform == 'win32' \\\n    --hash=sha256:ccc\n"
+        "lib2 @ git+https://example.invalid/lib2@abc\n"
+    )
+    reqs = split_exported(text, tmp_path)
+    assert reqs.hashed == ["blinker==1.9.0 \\\n    --hash=sha256:aaa \\\n    --hash=sha256:bbb",
+                           "colorama==0.4.6 ; sys_platform == 'win32' \\\n    --hash=sha256:ccc"]
+    assert reqs.unhashed == [f"-e {(tmp_path / 'libs' / 'lib').resolve()}", "lib2 @ git+https://example.invalid/lib2@abc"]

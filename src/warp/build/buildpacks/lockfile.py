@@ -27,6 +27,43 @@ class Requirements:
         return [line.split("==", 1)[0].split(" ", 1)[0] for line in self.hashed + self.unhashed]
 
 
+def split_exported(text: str, root: Path) -> Requirements:
+    """Requirements from an exported, hashed requirements file (``uv export``): each entry with
+    its hashes goes to the hashed part; an editable or local-path entry (a workspace member, a
+    path dependency), which has no single file to hash, to the unhashed part, its relative path
+    made absolute against ``root`` (pip reads it from a temporary file elsewhere)."""
+    result = Requirements()
+    block: list[str] = []
+
+    def flush() -> None:
+        if not block:
+            return
+        entry = "\n".join(block)
+        first = block[0].strip()
+        if "--hash=" in entry:
+            result.hashed.append(entry)
+        else:
+            editable = first.startswith(("-e ", "--editable "))
+            target = first.split(None, 1)[1].strip() if editable else first
+            target = target.split(" \\", 1)[0].strip()
+            if target.startswith(("./", "../")) or target in (".", ".."):
+                target = str((root / target).resolve())
+            result.unhashed.append(("-e " if editable else "") + target)
+        block.clear()
+
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if line[:1].isspace() and block:
+            block.append(line)  # a continuation: --hash=... lines
+            continue
+        flush()
+        block.append(line)
+    flush()
+    return result
+
+
 def requirement_line(name: str, version: str, hashes: Iterable[str], marker: Optional[str] = None,
                      extras: Iterable[str] = ()) -> str:
     extra = f"[{','.join(sorted(extras))}]" if extras else ""
