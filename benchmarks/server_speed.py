@@ -2,6 +2,7 @@
 """warp's bundled server against gunicorn (sync worker) and uWSGI, in one run.
 
     python benchmarks/server_speed.py [--duration 10] [--rounds 1] [--growth-requests 1000000]
+    python benchmarks/server_speed.py --metrics-cost [--duration 5] [--rounds 5]
 
 Creates its own virtualenvs under benchmarks/.cache/ (git-ignored) with gunicorn and pyuwsgi
 (the version warp pins for `server: uwsgi`) from the package index, starts the three servers
@@ -12,6 +13,11 @@ on 127.0.0.1 with the same hello-world app and 2 worker processes each, and driv
 * keep-alive requests/s while 200 extra idle keep-alive connections are open (each sends
   one request every 2 s, so that it stays open under a 5 s keep-alive timeout);
 * per-worker RSS over a bare interpreter, and (warp) RSS growth over --growth-requests.
+
+With ``--metrics-cost`` it measures only warp, twice in the same run: two servers, one
+recording its metrics as always, one started with recording turned off (the recorder
+replaced by the no-op one, which nothing but this script does), keep-alive rounds
+interleaved, and prints what the metrics path costs in keep-alive throughput.
 
 Prints a markdown table.  Needs `wrk` on PATH.  Loopback only, bounded in time.
 """
@@ -221,6 +227,79 @@ def median_of(runs: list, key: str) -> float:
     return statistics.median(r[key] for r in runs)
 
 
+# Starts the bundled server with metrics recording turned off: the cost baseline.
+NO_METRICS = ("import sys; import warp.runtime.server.metrics as m; m.ENABLED = False; "
+              "from warp.runtime.server.__main__ import main; sys.exit(main(sys.argv[1:]))")
+
+
+def metrics_cost(args) -> int:
+    work = Path(tempfile.mkdtemp(prefix="warp-bench-"))
+    (work / "hello.py").write_text(HELLO)
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    env.pop("WEB_CONCURRENCY", None)
+    ports = {name: free_port() for name in ("on", "off")}
+    common = ["hello:app", "--workers", "2", "--access-log", "off"]
+    servers = [
+        Server("on", [sys.executable, "-m", "warp.runtime.server", *common, "--bind", f"127.0.0.1:{ports['on']}",
+                      "--metrics", f"127.0.0.1:{free_port()}"], work, env, ports["on"]),
+        Server("off", [sys.executable, "-c", NO_METRICS, *common, "--bind", f"127.0.0.1:{ports['off']}"],
+               work, env, ports["off"]),
+    ]
+    results: dict = {"on": [], "off": []}
+    try:
+        for server in servers:
+            server.start()
+        for server in servers:
+            wrk(server.port, 2)
+        for rnd in range(args.rounds):
+            order = servers if rnd % 2 == 0 else servers[::-1]
+            for server in order:
+                log(f"round {rnd + 1}: metrics {server.name}, keep-alive")
+                results[server.name].append(wrk(server.port, args.duration))
+    finally:
+        for server in servers:
+            server.stop()
+    on, off = (median_of(results[n], "rps") for n in ("on", "off"))
+    cost = 1 - on / off if off else float("nan")
+    per_request = recorder_cost_us()
+    # What those calls are of the CPU time one request takes at the "off" throughput
+    # (every CPU of the machine divided by the requests per second, wrk included).
+    share = per_request / (1e6 * (os.cpu_count() or 1) / off) if off else float("nan")
+    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, warp 2 workers, wrk -t2 -c50 -d{args.duration}s "
+          f"keep-alive, rounds interleaved, median of {args.rounds}; load average before: "
+          f"{os.getloadavg()[0]:.1f}")
+    print()
+    print("| warp | keep-alive req/s (median) | each round | p99 ms (median) | errors |")
+    print("|---|---|---|---|---|")
+    for name, label in (("off", "metrics recording off"), ("on", "metrics on (recording + --metrics endpoint)")):
+        runs = results[name]
+        each = ", ".join(f"{r['rps']:,.0f}" for r in runs)
+        print(f"| {label} | {median_of(runs, 'rps'):,.0f} | {each} | "
+              f"{median_of(runs, 'p99_ms'):.2f} | {sum(r['errors'] + r['non2xx'] for r in runs)} |")
+    print()
+    # Rounds run back to back, so each round's pair shares the machine's load of the moment.
+    paired = statistics.median(1 - a["rps"] / b["rps"] for a, b in zip(results["on"], results["off"]) if b["rps"])
+    print(f"cost of the metrics path: {cost:+.1%} of keep-alive throughput from the medians, {paired:+.1%} "
+          f"as the median of each round's pair (target: under 5%): " + ("met" if max(cost, paired) < 0.05 else "NOT met"))
+    print(f"recorder calls of one request, in-process (timeit): {per_request:.2f} us = {share:.1%} of the "
+          f"machine's CPU time per request at {off:,.0f} req/s")
+    return 0
+
+
+def recorder_cost_us(repeat: int = 200_000) -> float:
+    """Microseconds the hot path's two recorder calls take per request (best of 5)."""
+    import timeit
+
+    from warp.runtime.server import metrics
+
+    rec = metrics.Recorder(metrics.MetricsTable(4, 1), 1)
+
+    def one() -> None:
+        rec.request_started(0, 1000.0, 0.0002)
+        rec.request_finished(0, "GET", 200, 13, 0.00015)
+    return min(timeit.repeat(one, number=repeat, repeat=5)) / repeat * 1e6
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
@@ -228,7 +307,11 @@ def main(argv=None) -> int:
     parser.add_argument("--idle", type=int, default=200, help="idle keep-alive connections (default 200)")
     parser.add_argument("--growth-requests", type=int, default=300_000,
                         help="requests for warp's memory-growth check (the issue asks 1000000)")
+    parser.add_argument("--metrics-cost", action="store_true",
+                        help="only warp, with metrics recording on and off in the same run")
     args = parser.parse_args(argv)
+    if args.metrics_cost:
+        return metrics_cost(args)
 
     gunicorn_bin = venv_with("gunicorn", "gunicorn")
     # The very pyuwsgi warp installs for `server: uwsgi`; the cache folder is named
