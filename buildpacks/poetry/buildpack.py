@@ -10,7 +10,7 @@ own export does.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Dict, Iterable, List, Sequence, Set, Tuple
 import re
 
 from warp.app.package_manager import PROJECT_FILES
@@ -109,10 +109,21 @@ def _root_dependencies(pyproject, groups, extras):
     return roots
 
 
+def _extra_names(package: Dict[str, Any], wanted: Iterable[str]) -> List[str]:
+    """The names the wanted extras of a locked package ask for."""
+    found = []
+    for extra in wanted:
+        for requirement in package.get("extras", {}).get(extra, []):
+            match = re.match(r"\s*([\w.-]+)", requirement)
+            if match:
+                found.append(match.group(1))
+    return found
+
+
 def _select_by_walk(packages, pyproject, groups, extras):
     """{canonical name: marker} reached from the project's dependencies (locks before 2.1)."""
     by_name = {canonical(p["name"]): p for p in packages}
-    reached = {}  # name -> set of path markers (None = unconditional)
+    reached: Dict[str, Set[Tuple[Any, Tuple[str, ...]]]] = {}  # name -> (path marker, extras) seen; marker None = unconditional
     queue = [(name, marker, wanted) for name, (marker, wanted) in _root_dependencies(pyproject, groups, extras).items()]
     while queue:
         name, marker, wanted = queue.pop()
@@ -132,8 +143,7 @@ def _select_by_walk(packages, pyproject, groups, extras):
                     edges.setdefault(dep.group(1), "*")
         for dep_name, spec in edges.items():
             dep_marker, dep_extras, optional = _dependency_spec(spec)
-            if optional and dep_name not in [re.match(r"\s*([\w.-]+)", r).group(1)
-                                             for e in wanted for r in package.get("extras", {}).get(e, [])]:
+            if optional and dep_name not in _extra_names(package, wanted):
                 continue
             queue.append((canonical(dep_name), _and(marker, dep_marker), dep_extras))
     return {name: _or([m for m, _ in keys]) for name, keys in reached.items()}

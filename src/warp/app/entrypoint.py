@@ -162,7 +162,7 @@ def _factory_kind(value):
 
 def _top_level_names(tree):
     """{name: node} of the module's top-level definitions, including those under if/try."""
-    names = {}
+    names: Dict[str, ast.stmt] = {}
 
     def visit(body):
         for node in body:

@@ -88,9 +88,10 @@ def _run_one(project, name, path, environ, stream):
         )
     except OSError as exc:
         raise BuildError(f"hook {name} ({shown}) could not run: {exc.strerror}: {argv[0]}", "check its #! line and that it is a script or program") from None
+    pipe = process.stdout  # None unless piped
     try:
-        if piped:
-            for line in process.stdout:
+        if pipe is not None:
+            for line in pipe:
                 stream(line.rstrip("\n"))
         status = process.wait()
     except BaseException:
@@ -98,8 +99,8 @@ def _run_one(project, name, path, environ, stream):
         _stop_group(process)
         raise
     finally:
-        if piped:
-            process.stdout.close()
+        if pipe is not None:
+            pipe.close()
     if status < 0:
         try:
             how = f"was killed by {signal.Signals(-status).name}"

@@ -301,10 +301,14 @@ def _build(project, analysis, previous, say, stream, clean, started, t0, app_onl
     current = venvs.current_env(project)
     if current is not None and not venvs.usable(current):
         current = None
-    reuse = current is not None and not clean
-    if reuse and analysis.wanted:
-        version = venvs.env_version(current)
-        reuse = bool(version) and version_matches(version, analysis.wanted)
+    # The environment this build starts from (a clone of it), or None for a fresh one.
+    start_from = current if not clean else None
+    if start_from is not None and analysis.wanted:
+        version = venvs.env_version(start_from)
+        if not (version and version_matches(version, analysis.wanted)):
+            start_from = None
+    reuse = start_from is not None
+    # Chosen before anything is written, so a missing Python fails the build at once.
     interpreter = None if reuse else choose_interpreter(analysis.wanted, analysis.wanted_reason, project.environ)
 
     # Leftovers of a build that was killed outright (SIGKILL, power loss).
@@ -313,11 +317,12 @@ def _build(project, analysis, previous, say, stream, clean, started, t0, app_onl
     record = None
     try:
         step = time.monotonic()
-        if reuse:
-            say(f"environment: starting from the current one ({_relative(project, current)})")
-            venvs.clone_env(current, new)
+        if start_from is not None:
+            say(f"environment: starting from the current one ({_relative(project, start_from)})")
+            venvs.clone_env(start_from, new)
             before = venvs.installed_packages(new)
         else:
+            assert interpreter is not None  # chosen above whenever there is nothing to start from
             say(f"environment: new virtualenv, Python {interpreter.version_text}" + (f" ({analysis.wanted_reason})" if analysis.wanted_reason else ""))
             venvs.create_env(new, interpreter, prompt=project.root.name)
             before = {}

@@ -475,7 +475,7 @@ def _build_failed(step, last_output, detail):
 
 
 def run_image(reference: str, port: int = 8080, environ: Optional[Mapping[str, str]] = None,
-              client: Optional[DockerClient] = None, name: Optional[str] = None) -> Iterator[str]:
+              client: Optional[DockerClient] = None, name: Optional[str] = None) -> Generator[str, None, None]:
     """Start ``reference`` with its port published on 127.0.0.1 and yield its log lines.
 
     The container is stopped (TERM, then KILL after 10 s) and removed when the

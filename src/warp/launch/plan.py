@@ -80,7 +80,7 @@ class Command:
 
 @dataclass(frozen=True)
 class Plan:
-    server: str  # None for a command run as given
+    server: Optional[str]  # None for a command run as given
     argv: tuple
     env: dict  # the complete environment to exec with
     changed: dict  # the variables warp set or changed (what --print shows)

@@ -252,7 +252,7 @@ class StaticFiles:
                 sent = self._plain(conn, req, 416, "Range Not Satisfiable", keep_alive,
                                    f"Content-Range: bytes */{size}\r\n")
                 return 416, sent, keep_alive
-            if parsed is not None:
+            if isinstance(parsed, tuple):
                 first, last = parsed
                 count = last - first + 1
                 status, reason = 206, "Partial Content"
