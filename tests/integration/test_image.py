@@ -267,6 +267,15 @@ def test_port_and_concurrency_are_overridable(engine, flask_image):
         running.remove()
 
 
+def test_image_runs_the_app_with_a_utf8_locale_it_has(engine, flask_image):
+    client, _ = engine
+    code = ("import locale, os; locale.setlocale(locale.LC_ALL, ''); "
+            "print(os.environ['LANG'], os.environ['LC_ALL'], os.environ['PYTHONIOENCODING'], "
+            "os.environ['PYTHONUNBUFFERED'], locale.getpreferredencoding(False))")
+    # setlocale('') raises when the locale named does not exist in the image.
+    assert run_once(client, flask_image["id"], ["python", "-c", code]).split() == ["C.UTF-8", "C.UTF-8", "UTF-8", "1", "UTF-8"]
+
+
 def test_default_user_is_fixed_non_root_in_group_0(engine, flask_image):
     client, _ = engine
     assert client.images.get(flask_image["id"]).attrs["Config"]["User"] == "1001"

@@ -41,13 +41,13 @@ SERVED = {
     "cnb-project-toml": ("/", b"cnb project.toml Procfile", "Procfile web: python serve.py"),
     "flask-factory": ("/hello", b"Hello, World! flask factory", "-> app: flaskr:create_app()"),
     "django-startproject": ("/", b"Hello, world. django polls index", "-> app: mysite.wsgi:application"),
+    "s2i-app-home-django": ("/", b"django polls index under APP_HOME", "-> app: mysite.wsgi:application"),
     "src-layout-pyproject": ("/", b"src layout pyproject hello_site", "pyproject.toml names the project hello-site"),
     "module-differs-from-folder": ("/", b"acme.web.entry in folder module-differs-from-folder", "-> app: acme.web.entry:app"),
 }
 # Static files the app's own convention puts in place, fetched after its page.
-STATIC = {
-    "django-startproject": [("/static/site.css", b"body { margin: 0 }\n"), ("/static/polls/style.css", b"li a { color: green; }\n")],
-}
+DJANGO_STATIC = [("/static/site.css", b"body { margin: 0 }\n"), ("/static/polls/style.css", b"li a { color: green; }\n")]
+STATIC = {"django-startproject": DJANGO_STATIC, "s2i-app-home-django": DJANGO_STATIC}
 # name: (exit status, words of the one error line: the file or variable, and the fix)
 REFUSED = {
     "refused-app-script-not-executable": (2, ["APP_SCRIPT=run.sh", "not executable", "chmod +x run.sh"]),
