@@ -261,3 +261,30 @@ def test_other_servers_say_what_they_offer_instead(tmp_path, server, words):
         assert f"runs under {server}" in text
         for word in words:
             assert word in text, text
+
+
+def test_a_head_timeout_is_counted_by_phase_and_as_a_refused_request(app_dir):
+    with Server(app_dir, "hostile:application", "--workers", "2", "--header-timeout", "1") as server:
+        server.wait_serving(workers=2)
+        with socket.create_connection((server.host, server.port)) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: h\r\nX-Slow: ")
+            sock.settimeout(15)
+            assert sock.recv(65536).startswith(b"HTTP/1.1 408")
+        doc = wait_for(lambda: (lambda d: d if d["timeouts"]["head"] == 1 else None)(status_json(app_dir)),
+                       10, interval=0.3, what="one head timeout")
+        assert doc["metrics"]["requests"]["other"]["4xx"] == 1
+        assert doc["timeouts"]["body"] == doc["timeouts"]["write"] == doc["timeouts"]["request"] == 0
+
+
+def test_warp_start_passes_metrics_and_refuses_them_for_another_server(tmp_path):
+    (tmp_path / "wsgi.py").write_text("def application(e, r):\n    r('200 OK', [])\n    return [b'ok']\n")
+    (tmp_path / "requirements.txt").write_text("")
+    (tmp_path / "warp.yaml").write_text("metrics: 127.0.0.1:9464\nslow_request: 2\n")
+    assert warp("build", cwd=tmp_path).returncode == 0
+    plan = json.loads(warp("start", "--print", "--json", cwd=tmp_path).stdout)
+    argv = plan["argv"]
+    assert argv[argv.index("--metrics") + 1] == "127.0.0.1:9464"
+    assert argv[argv.index("--slow-request") + 1] == "2"
+    bad = warp("start", "--print", "--server", "gunicorn", cwd=tmp_path)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert "metrics and slow_request belong to the bundled server" in bad.stderr and "statsd" in bad.stderr

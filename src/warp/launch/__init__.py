@@ -218,6 +218,16 @@ def plan_start(project: Project, env: Mapping[str, str], process_type: str = "we
             f"{entry.kind.upper()} ({entry.reason})",
             "set server: uvicorn (or leave server unset to let warp choose it)",
         )
+    wanted = [name for name in ("metrics", "slow_request") if launch.settings.get(name)]
+    if wanted and entry.server != "bundled":
+        from warp.launch.status import OTHER_SERVERS
+
+        offers, how = OTHER_SERVERS.get(entry.server, ("", ""))
+        raise StartError(
+            f"{' and '.join(wanted)} belong to the bundled server, and this app runs under {entry.server}"
+            + (f"; {offers}" if offers else ""),
+            f"unset {' and '.join(wanted)}, or use the bundled server" + (f"; or {how}" if how else ""),
+        )
     if launch.services and entry.server != "bundled":
         raise StartError(
             f"side services run in the bundled server's master, and this app runs under {entry.server}",
