@@ -222,7 +222,7 @@ def plan_start(project: Project, env: Mapping[str, str], process_type: str = "we
     if wanted and entry.server != "bundled":
         from warp.launch.status import OTHER_SERVERS
 
-        offers, how = OTHER_SERVERS.get(entry.server, ("", ""))
+        offers, how = OTHER_SERVERS.get(entry.server or "", ("", ""))
         raise StartError(
             f"{' and '.join(wanted)} belong to the bundled server, and this app runs under {entry.server}"
             + (f"; {offers}" if offers else ""),
