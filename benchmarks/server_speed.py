@@ -300,6 +300,45 @@ def recorder_cost_us(repeat: int = 200_000) -> float:
     return min(timeit.repeat(one, number=repeat, repeat=5)) / repeat * 1e6
 
 
+def warp_only(args) -> int:
+    """warp's own keep-alive, close and idle-connection figures, nothing else."""
+    work = Path(tempfile.mkdtemp(prefix="warp-bench-"))
+    (work / "hello.py").write_text(HELLO)
+    env = dict(os.environ)
+    env.pop("WEB_CONCURRENCY", None)
+    port = free_port()
+    warp = Server("warp", [sys.executable, "-m", "warp.runtime.server", "hello:app", "--workers", "2",
+                           "--bind", f"127.0.0.1:{port}", "--access-log", "off"],
+                  work, dict(env, PYTHONPATH=str(REPO / "src")), port)
+    runs: dict = {"ka": [], "close": [], "idle": []}
+    try:
+        warp.start()
+        wrk(port, 2)
+        for rnd in range(args.rounds):
+            log(f"round {rnd + 1}")
+            runs["ka"].append(wrk(port, args.duration))
+            settle_time_wait()
+            runs["close"].append(wrk(port, args.duration, close=True))
+            settle_time_wait()
+            idlers = subprocess.Popen([sys.executable, "-c", IDLERS, "127.0.0.1", str(port), str(args.idle), "2"])
+            time.sleep(3)
+            try:
+                runs["idle"].append(wrk(port, args.duration))
+            finally:
+                idlers.kill()
+                idlers.wait()
+    finally:
+        warp.stop()
+    print(f"warp ({REPO}), 2 workers, wrk -t2 -c50 -d{args.duration}s, median of {args.rounds} round(s)")
+    print()
+    print("| | req/s | p99 (ms) |")
+    print("|---|---|---|")
+    for kind, label in (("ka", "keep-alive"), ("close", "`Connection: close`"),
+                        ("idle", f"keep-alive with {args.idle} idle conns")):
+        print(f"| {label} | {median_of(runs[kind], 'rps'):,.0f} | {median_of(runs[kind], 'p99_ms'):.2f} |")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
@@ -309,9 +348,13 @@ def main(argv=None) -> int:
                         help="requests for warp's memory-growth check (the issue asks 1000000)")
     parser.add_argument("--metrics-cost", action="store_true",
                         help="only warp, with metrics recording on and off in the same run")
+    parser.add_argument("--warp-only", action="store_true",
+                        help="measure warp alone (before/after a change of its own); no peers, no table of ratios")
     args = parser.parse_args(argv)
     if args.metrics_cost:
         return metrics_cost(args)
+    if args.warp_only:
+        return warp_only(args)
 
     gunicorn_bin = venv_with("gunicorn", "gunicorn")
     # The very pyuwsgi warp installs for `server: uwsgi`; the cache folder is named

@@ -78,8 +78,12 @@ PIPELINE_MAX = 64 * 1024
 # Response bytes are queued in pieces of at most this size (memory or spill file each).
 PIECE = 1 << 20
 SWEEP = 0.25
-# How long a queued request waits before it is offered to an idle sibling again.
+# How often requests queued here are offered to an idle sibling again.
 REOFFER = 0.005
+# A request goes to a sibling only once every thread here has been busy this long
+# with its current request: moving a connection costs more than waiting for a request
+# that is about to finish, and under full load most are.
+HANDOFF_AFTER = 0.01
 _ACCEPT_RESOURCE_ERRORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 CAP_LOG_INTERVAL = 10.0
 
@@ -1076,7 +1080,7 @@ class ConnectionLoop:
         """A request can be given to the app: here, or to a sibling with a free thread."""
         moving = self.retiring or self.hand_over
         if (self.handoff is not None and (moving or (not self.draining and conn.handoff_ok))
-                and (moving or (self.free <= len(self.tasks)
+                and (moving or (self.free <= len(self.tasks) and self._stalled()
                                        and self.scoreboard is not None
                                        and self.scoreboard.others_free(self.slot)))):
             if self._give_away(conn, conn.buf):
@@ -1163,9 +1167,18 @@ class ConnectionLoop:
         self._publish_free()
         return True
 
+    def _stalled(self) -> bool:
+        """Every thread here has been running its request for HANDOFF_AFTER or more."""
+        latest = 0.0
+        for task in self.running:
+            if task is None:
+                return False
+            latest = max(latest, task.started)
+        return time.monotonic() - latest >= HANDOFF_AFTER
+
     def _reoffer(self) -> None:
         if self.draining or not (self.retiring or self.scoreboard is None
-                                 or self.scoreboard.others_free(self.slot)):
+                                 or (self._stalled() and self.scoreboard.others_free(self.slot))):
             return
         with self.cond:
             # Not those that came from a sibling: requests must not bounce around.
