@@ -22,12 +22,13 @@ import uuid
 import docker
 import pytest
 
+from support.engine import BASE_IMAGE, base_image_or_skip, engine_or_skip
 from support import REPO, free_port, one_error_line, wait_for, warp, warp_command, warp_env, write
 from warp.app.requirements import canonical_name
 
 pytestmark = pytest.mark.docker
 
-BASE = os.environ.get("WARP_TEST_BASE_IMAGE", "warp-test-base:bookworm")
+BASE = BASE_IMAGE
 RUN_ID = uuid.uuid4().hex[:8]
 
 
@@ -37,11 +38,7 @@ def image_name(what):
 
 @pytest.fixture(scope="session")
 def engine():
-    try:
-        client = docker.from_env(timeout=600)
-        client.ping()
-    except Exception as exc:
-        pytest.skip(f"no Docker engine answers ({exc}); .ci/run starts dockerd")
+    client = engine_or_skip()
     made = []
     yield client, made
     for reference in made:
@@ -58,15 +55,7 @@ def engine():
 @pytest.fixture(scope="session")
 def base_image(engine):
     client, _ = engine
-    try:
-        client.images.get(BASE)
-        return BASE
-    except docker.errors.ImageNotFound:
-        pass
-    if shutil.which("debootstrap") is None or os.geteuid() != 0:
-        pytest.skip(f"{BASE} is absent and cannot be made here (needs root and debootstrap)")
-    subprocess.run(["sh", str(REPO / "tests/images/debian-base.sh"), BASE], check=True, timeout=1200)
-    return BASE
+    return base_image_or_skip(client)
 
 
 def assert_not_tagged(client, reference):

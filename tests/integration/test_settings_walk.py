@@ -21,6 +21,7 @@ import pytest
 from warp.core.settings import SERVER, SETTINGS, Setting, config_settings, server_settings, settings_for
 
 from support import SRC, free_port, warp, warp_env, write
+from support.engine import BASE_IMAGE, base_image_or_skip, engine_or_skip
 
 APP = {
     "app.py": '''
@@ -150,20 +151,14 @@ def test_server_flag_reaches_the_server_config(tmp_path, setting):
     assert dump["settings"][setting.name] == jsonable(expected(setting, tmp_path))
 
 
-BASE_IMAGE = os.environ.get("WARP_TEST_BASE_IMAGE", "warp-test-base:bookworm")
-
-
 @pytest.fixture(scope="module")
 def image_runs(tmp_path_factory):
     """Two real `warp image` builds of one app (the second with every flag that has a
     value, then --no-cache on top), and a --push to a registry that is not there;
     the images are removed after."""
-    docker = pytest.importorskip("docker")
-    try:
-        client = docker.from_env(timeout=600)
-        client.images.get(BASE_IMAGE)
-    except Exception as exc:  # no engine or no base image here: the real part is absent
-        pytest.skip(f"needs the Docker engine and {BASE_IMAGE}: {exc}")
+    client = engine_or_skip()
+    base_image_or_skip(client)
+    from docker.errors import ImageNotFound
     root = write(tmp_path_factory.mktemp("walk-image"), APP)
     registry = f"127.0.0.1:{free_port()}"
     names = [f"warp-walk-{os.getpid()}:1", f"{registry}/warp-walk-{os.getpid()}:1"]
@@ -182,7 +177,7 @@ def image_runs(tmp_path_factory):
                 client.images.remove(image.id, force=True)
             try:
                 client.images.remove(name, force=True)
-            except docker.errors.ImageNotFound:
+            except ImageNotFound:
                 pass
 
 
@@ -325,13 +320,8 @@ def test_one_cpu_of_affinity_gives_both_the_same_smaller_count(built):
 def test_a_real_cgroup_limit_decides_the_count_in_a_container():
     """1.5 CPUs and 768 MiB: min(2 x 2 + 1, 768 / 256) = 3, from the cgroup, for the server
     and for the function `warp start` calls, whatever the host has."""
-    docker = pytest.importorskip("docker")
-    image = os.environ.get("WARP_TEST_BASE_IMAGE", "warp-test-base:bookworm")
-    try:
-        client = docker.from_env(timeout=120)
-        client.images.get(image)
-    except Exception as exc:  # no engine or no base image here: the real part is absent
-        pytest.skip(f"needs the Docker engine and {image}: {exc}")
+    client = engine_or_skip()
+    image = base_image_or_skip(client)
 
     def run(*command: str) -> str:
         out = client.containers.run(image, list(command), remove=True, nano_cpus=1_500_000_000, mem_limit="768m",

@@ -11,7 +11,6 @@ and image a test makes is removed at the end, whatever happened.
 
 from pathlib import Path
 import json
-import os
 import shutil
 import socket
 import time
@@ -21,10 +20,11 @@ import docker
 import pytest
 
 from support import REPO, fetch, free_port, one_error_line, wait_for, warp, write
+from support.engine import BASE_IMAGE, base_image_or_skip, engine_or_skip
 
 pytestmark = pytest.mark.docker
 
-BASE = os.environ.get("WARP_TEST_BASE_IMAGE", "warp-test-base:bookworm")
+BASE = BASE_IMAGE
 RUN_ID = uuid.uuid4().hex[:6]
 CLIENT = REPO / "tests" / "support" / "swarm_client.py"
 # Short windows so failures show quickly; the defaults are for real apps.
@@ -38,17 +38,10 @@ def deploy_name(what):
 @pytest.fixture(scope="module")
 def swarm():
     """(client, cleanup list): a swarm manager, and what the tests made, removed at the end."""
-    try:
-        client = docker.from_env(timeout=600)
-        client.ping()
-    except Exception as exc:
-        pytest.skip(f"no Docker engine answers ({exc}); .ci/run starts dockerd")
+    client = engine_or_skip()
     if (client.info().get("Swarm") or {}).get("LocalNodeState") != "active":
         pytest.skip("the Docker engine is not in swarm mode; .ci/run runs `docker swarm init --advertise-addr 127.0.0.1`")
-    try:
-        client.images.get(BASE)
-    except docker.errors.ImageNotFound:
-        pytest.skip(f"{BASE} is absent; tests/images/debian-base.sh makes it")
+    base_image_or_skip(client)
     made = {"deploys": [], "images": [], "containers": []}
     yield client, made
     for container in made["containers"]:
