@@ -65,3 +65,19 @@ def test_unreadable_environment_line_is_one_line_naming_file_and_line(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr
     assert ".s2i/environment:2:" in lines[0] and "quote" in lines[0]
+
+
+def test_detect_says_the_app_chose_gunicorn_and_why(tmp_path):
+    (tmp_path / "requirements.txt").write_text("gunicorn\n")
+    (tmp_path / "app.py").write_text("def application(environ, start_response):\n    return []\n")
+    (tmp_path / "gunicorn.conf.py").write_text('bind = "0.0.0.0:8085"\nwsgi_app = "app:application"\n')
+    result = warp("detect", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    server = json.loads(result.stdout)["server"]
+    assert server["value"] == "gunicorn"
+    assert "gunicorn.conf.py sets wsgi_app and bind" in server["reason"] and "requirements.txt lists gunicorn" in server["reason"]
+    text = warp("detect", cwd=tmp_path).stdout
+    assert "the app chose and configured its server" in text
+    # warp's server setting, once set, wins and says where it came from.
+    chosen = json.loads(warp("detect", "--json", cwd=tmp_path, env={"WARP_SERVER": "waitress"}).stdout)["server"]
+    assert chosen["value"] == "waitress"
