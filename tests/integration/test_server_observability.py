@@ -77,7 +77,14 @@ def test_counts_histograms_and_exposition_match_what_was_sent(app_dir):
     with Server(app_dir, "hostile:application", "--workers", "2", "--metrics", f"127.0.0.1:{port}",
                 "--slow-request", "0.1") as server:
         server.wait_serving(workers=2)
-        before = samples(scrape(port))
+
+        def settled_baseline():
+            # The metrics count a request before the scoreboard does: equal counts mean
+            # the requests of wait_serving are all in.
+            found = samples(scrape(port))
+            return found if value(found, "warp_http_requests_total", method="GET", code="2xx") == \
+                server.stats()["requests"] else None
+        before = wait_for(settled_baseline, 10, what="the start-up requests counted")
         base_get = value(before, "warp_http_requests_total", method="GET", code="2xx")
         base_fast = value(before, "warp_http_request_duration_seconds_bucket", le="0.1")
         base_slow = value(before, "warp_http_request_duration_seconds_bucket", le="0.25")
@@ -146,7 +153,8 @@ def test_capacity_is_full_while_both_workers_run_long_requests_and_empty_when_id
 
 
 def test_connection_states_during_a_slowloris(app_dir):
-    with Server(app_dir, "hostile:application", "--workers", "2", "--header-timeout", "30") as server:
+    with Server(app_dir, "hostile:application", "--workers", "2", "--header-timeout", "60",
+                "--keepalive-timeout", "60") as server:
         server.wait_serving(workers=2)
         socks = []
         try:
@@ -164,7 +172,7 @@ def test_connection_states_during_a_slowloris(app_dir):
                 assert s.recv(65536).startswith(b"HTTP/1.1 200")
                 socks.append(s)
             s = socket.create_connection((server.host, server.port))  # one in the app
-            s.sendall(b"GET /sleep?s=4 HTTP/1.1\r\nHost: h\r\n\r\n")
+            s.sendall(b"GET /sleep?s=10 HTTP/1.1\r\nHost: h\r\n\r\n")
             socks.append(s)
 
             def states():
@@ -206,7 +214,7 @@ def test_warp_top_draws_in_a_terminal_and_quits_on_q(app_dir):
     with Server(app_dir, "hostile:application", "--workers", "2") as server:
         server.wait_serving(workers=2)
         pids = {str(w["pid"]) for w in server.stats()["workers"]}
-        sleeper = threading.Thread(target=lambda: server.get("/sleep?s=4"))
+        sleeper = threading.Thread(target=lambda: server.get("/sleep?s=8"))
         sleeper.start()
         wait_for(lambda: any(w["busy"] for w in server.stats()["workers"]), 10, what="a busy worker")
         master, slave = pty.openpty()
