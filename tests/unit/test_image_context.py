@@ -20,6 +20,8 @@ def make_app(root):
         ".warp/venv/pyvenv.cfg": "home = /usr\n",
         ".warp/envs/abc/pyvenv.cfg": "home = /usr\n",
         ".warp/hooks/build": "#!/bin/sh\n",
+        ".warp/tree.json": "{}",
+        ".warp/build.lock": "",
         "notes/secret.txt": "s3cret\n",
         "notes/keep.txt": "keep\n",
     }
@@ -33,7 +35,8 @@ def test_defaults_keep_vcs_venvs_and_caches_out(tmp_path):
     paths = app_paths(app, ignore_patterns(app))
     assert "app.py" in paths and "pkg/__init__.py" in paths
     assert ".warp/hooks/build" in paths
-    for gone in (".git/HEAD", ".warp/venv/pyvenv.cfg", ".warp/envs/abc/pyvenv.cfg", "pkg/__pycache__/x.cpython-311.pyc"):
+    for gone in (".git/HEAD", ".warp/venv/pyvenv.cfg", ".warp/envs/abc/pyvenv.cfg", "pkg/__pycache__/x.cpython-311.pyc",
+                 ".warp/tree.json", ".warp/build.lock"):
         assert gone not in paths
 
 

@@ -29,7 +29,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 # which the image's build context reads as .dockerignore lines before the app's own).
 NOT_SOURCE = (
     ".git", ".hg", ".svn", ".bzr",
-    ".warp/venv", ".warp/envs", ".warp/run", ".warp/build.json",
+    ".warp/venv", ".warp/envs", ".warp/run", ".warp/build.json", ".warp/build.lock", ".warp/tree.json",
     ".venv", "**/__pycache__", "**/*.py[co]", "**/.DS_Store",
     ".tox", ".nox", ".pytest_cache", ".mypy_cache", ".ruff_cache",
     "**/*.egg-info",
