@@ -1,25 +1,35 @@
 #!/usr/bin/env python3
-"""warp's bundled server against gunicorn (sync worker) and uWSGI, in one run.
+"""warp's bundled server against granian, uWSGI and gunicorn, fairly, in one run.
 
-    python benchmarks/server_speed.py [--duration 10] [--rounds 1] [--growth-requests 1000000]
+    python benchmarks/server_speed.py [--duration 3] [--rounds 3] [--no-growth]
     python benchmarks/server_speed.py --metrics-cost [--duration 5] [--rounds 5]
+    python benchmarks/server_speed.py --warp-only [--duration 5] [--rounds 2]
 
-Creates its own virtualenvs under benchmarks/.cache/ (git-ignored) with gunicorn and pyuwsgi
-(the version warp pins for `server: uwsgi`) from the package index, starts the three servers
-on 127.0.0.1 with the same hello-world app and 2 worker processes each, and drives them with `wrk -t2 -c50`:
+Creates cached virtualenvs under benchmarks/.cache/ (git-ignored), one per peer, each with
+Flask: granian, pyuwsgi (the version warp pins for `server: uwsgi`) and gunicorn.  Starts,
+on 127.0.0.1, each with the same app and 2 worker processes, configured as their docs
+recommend: warp (access log off, and on), granian `--interface wsgi` (access log off, and
+`--access-log`), uWSGI `--http11-socket` (keep-alive), gunicorn sync, gunicorn gthread
+`--threads 4`, and the ceiling, benchmarks/epoll_ceiling.py (a bare stdlib epoll loop with
+a canned answer).  Then, driven by `wrk -t2 -c50`, rounds interleaved (the order rotates
+every round), the median of the rounds:
 
-* keep-alive requests/s and p99 latency;
-* `Connection: close` requests/s and p99 latency;
-* keep-alive requests/s while 200 extra idle keep-alive connections are open (each sends
-  one request every 2 s, so that it stays open under a 5 s keep-alive timeout);
-* per-worker RSS over a bare interpreter, and (warp) RSS growth over --growth-requests.
+* hello world and a Flask JSON endpoint, keep-alive and `Connection: close`: req/s, p99;
+* fairness: N keep-alive clients asking again as soon as answered; the longest gap
+  between two answers any client saw;
+* warp as a fraction of the ceiling;
+* a growth table, warp only: 50 / 1,000 / 10,000 open keep-alive connections (the rest
+  idle), responses of 1 KiB, 1 MiB, 100 MiB through wsgi.file_wrapper, request bodies of
+  1 KiB and 100 MiB; throughput and worker RSS.
+
+The header prints the load average before and after: the machine may be shared.
 
 With ``--metrics-cost`` it measures only warp, twice in the same run: two servers, one
 recording its metrics as always, one started with recording turned off (the recorder
 replaced by the no-op one, which nothing but this script does), keep-alive rounds
 interleaved, and prints what the metrics path costs in keep-alive throughput.
 
-Prints a markdown table.  Needs `wrk` on PATH.  Loopback only, bounded in time.
+Prints markdown tables.  Needs `wrk` on PATH.  Loopback only, bounded in time.
 """
 
 from __future__ import annotations
@@ -193,19 +203,25 @@ class Server:
                 self.proc.wait()
 
 
-def wrk(port: int, seconds: int, close: bool = False) -> dict:
-    argv = ["wrk", "-t2", "-c50", f"-d{seconds}s", "--latency", f"http://127.0.0.1:{port}/"]
+def wrk(port: int, seconds: float, close: bool = False, path: str = "/", connections: int = 50,
+        script: "Path | None" = None) -> dict:
+    argv = ["wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", "--latency", f"http://127.0.0.1:{port}{path}"]
     if close:
         argv[1:1] = ["-H", "Connection: close"]
+    if script is not None:
+        argv[1:1] = ["-s", str(script)]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))
+    transfer = re.search(r"Transfer/sec:\s+([\d.]+)(B|KB|MB|GB)", out)
+    units = {"B": 1 / 2**20, "KB": 1 / 1024, "MB": 1.0, "GB": 1024.0}
     p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
         "rps": rps, "total": total,
+        "mib_s": float(transfer.group(1)) * units[transfer.group(2)] if transfer else float("nan"),
         "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else float("nan"),
         "errors": sum(int(g) for g in errors.groups()) if errors else 0,
         "timeouts": int(errors.group(4)) if errors else 0,
@@ -339,148 +355,379 @@ def warp_only(args) -> int:
     return 0
 
 
+# One app for every server: hello world at /, a Flask JSON endpoint at /json, files sent
+# through wsgi.file_wrapper (sendfile where the server does it) at /file/NAME, and an upload
+# sink at /upload that reads the body as it arrives and answers its length.
+BENCH_APP = '''\
+import os
+from flask import Flask, jsonify
+
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+flask_app = Flask(__name__)
+
+
+@flask_app.get("/json")
+def json_endpoint():
+    return jsonify(message="Hello, World!", id=42, tags=["a", "b"])
+
+
+def app(environ, start_response):
+    path = environ["PATH_INFO"]
+    if path == "/":
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "13")])
+        return [b"Hello, World!"]
+    if path == "/json":
+        return flask_app(environ, start_response)
+    if path.startswith("/file/"):
+        fh = open(os.path.join(DATA, os.path.basename(path)), "rb")
+        size = os.fstat(fh.fileno()).st_size
+        start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(size))])
+        return environ["wsgi.file_wrapper"](fh, 65536)
+    if path == "/upload":
+        left = int(environ.get("CONTENT_LENGTH") or 0)
+        stream = environ["wsgi.input"]
+        got = 0
+        while left > 0:
+            chunk = stream.read(min(left, 65536))
+            if not chunk:
+                break
+            got += len(chunk)
+            left -= len(chunk)
+        body = str(got).encode()
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
+    start_response("404 Not Found", [("Content-Length", "0")])
+    return []
+'''
+
+# Opens N keep-alive connections, sends one request on each and reads its answer, prints
+# "ready", then holds them open idle until killed.  Runs in its own process.
+HOLDERS = '''\
+import asyncio, resource, sys
+resource.setrlimit(resource.RLIMIT_NOFILE, resource.getrlimit(resource.RLIMIT_NOFILE)[1:] * 2)
+HOST, PORT, N = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+REQ = b"GET / HTTP/1.1\\r\\nHost: bench\\r\\n\\r\\n"
+held = []
+async def one(sem):
+    async with sem:
+        reader, writer = await asyncio.open_connection(HOST, PORT)
+        writer.write(REQ)
+        await reader.readuntil(b"Hello, World!")
+        held.append(writer)
+async def main():
+    sem = asyncio.Semaphore(200)
+    results = await asyncio.gather(*(one(sem) for _ in range(N)), return_exceptions=True)
+    failed = sum(1 for r in results if isinstance(r, BaseException))
+    print(f"ready {len(held)} {failed}", flush=True)
+    await asyncio.sleep(3600)
+asyncio.run(main())
+'''
+
+
+def fairness(port: int, clients: int, seconds: float) -> dict:
+    """N keep-alive clients each asking `GET /` again as soon as its answer is in; the largest
+    gap between two answers any one client saw (from the start for the first), and the
+    fewest answers any client got.  One thread with selectors: its own cost is the same for
+    every server.  A server that closes a connection is reconnected to and the gap keeps
+    running."""
+    import selectors
+
+    req = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
+    sel = selectors.DefaultSelector()
+    state: dict = {}
+
+    retry: list = []
+
+    def connect(i: int) -> None:
+        try:  # a server whose backlog is full may not accept for a while: try again later
+            sock = socket.create_connection(("127.0.0.1", port), timeout=0.5)
+            sock.sendall(req)
+        except OSError:
+            retry.append(i)
+            return
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setblocking(False)
+        state[sock] = i
+        sel.register(sock, selectors.EVENT_READ)
+
+    start = time.monotonic()
+    last = [start] * clients
+    gaps = [0.0] * clients
+    answers = [0] * clients
+    bufs = [b""] * clients
+    for i in range(clients):
+        connect(i)
+    end = start + seconds
+    while time.monotonic() < end:
+        for i in retry[:]:
+            retry.remove(i)
+            connect(i)
+        for key, _ in sel.select(0.05):
+            sock = key.fileobj
+            i = state[sock]
+            try:
+                data = sock.recv(65536)
+            except BlockingIOError:
+                continue
+            except OSError:
+                data = b""
+            buf = bufs[i] + data
+            closed = not data
+            while True:
+                head_end = buf.find(b"\r\n\r\n")
+                if head_end < 0:
+                    break
+                length = re.search(rb"(?i)content-length: *(\d+)", buf[:head_end])
+                size = head_end + 4 + (int(length.group(1)) if length else 0)
+                if len(buf) < size:
+                    break
+                head, buf = buf[:head_end], buf[size:]
+                now = time.monotonic()
+                gaps[i] = max(gaps[i], now - last[i])
+                last[i] = now
+                answers[i] += 1
+                if re.search(rb"(?i)connection: *close", head):
+                    closed = True
+                    break
+                sock.sendall(req)
+            bufs[i] = buf
+            if closed:
+                sel.unregister(sock)
+                del state[sock]
+                sock.close()
+                bufs[i] = b""
+                connect(i)
+    now = time.monotonic()
+    for i in range(clients):  # a client still waiting at the end waited this long too
+        gaps[i] = max(gaps[i], now - last[i])
+    for sock in list(state):
+        sock.close()
+    sel.close()
+    return {"max_gap_ms": max(gaps) * 1000, "min_answers": min(answers), "answers": sum(answers)}
+
+
+def upload(port: int, path: Path, count: int) -> float:
+    """MiB/s of `count` uploads of `path` one after another over one keep-alive connection."""
+    size = path.stat().st_size
+    head = (f"POST /upload HTTP/1.1\r\nHost: bench\r\nContent-Length: {size}\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", port)) as sock, open(path, "rb") as fh:
+        started = time.monotonic()
+        for _ in range(count):
+            sock.sendall(head)
+            fh.seek(0)
+            sock.sendfile(fh)
+            answer = b""
+            while not answer.endswith(str(size).encode()):
+                data = sock.recv(4096)
+                if not data:
+                    raise RuntimeError("server closed the upload connection")
+                answer += data
+        return size * count / 2**20 / (time.monotonic() - started)
+
+
+def growth(args, work: Path, env: dict) -> list:
+    """warp alone: throughput and worker RSS as open connections, response and body sizes grow."""
+    port = free_port()
+    server = Server("warp-growth", [sys.executable, "-m", "warp.runtime.server", "bench_app:app", "--workers", "2",
+                                    "--bind", f"127.0.0.1:{port}", "--access-log", "off",
+                                    "--worker-connections", "12000", "--keepalive-timeout", "600"],
+                    work, env, port)
+    rows = []
+    mean_rss = lambda: statistics.mean(server.worker_rss_kib()) / 1024  # noqa: E731
+    try:
+        server.start()
+        wrk(port, 1)
+        rss_start = mean_rss()
+        for total in (50, 1000, 10000):
+            holders = None
+            if total > 50:
+                holders = subprocess.Popen([sys.executable, "-c", HOLDERS, "127.0.0.1", str(port), str(total - 50)],
+                                           stdout=subprocess.PIPE, text=True)
+                ready = holders.stdout.readline().split()
+                log(f"growth: {ready} idle connections held")
+            try:
+                r = wrk(port, args.duration)
+                rows.append((f"{total:,} open keep-alive connections ({total - 50:,} idle)",
+                             f"{r['rps']:,.0f} req/s, p99 {r['p99_ms']:.1f} ms", f"{mean_rss():.1f}",
+                             f"{r['errors'] + r['non2xx']}"))
+            finally:
+                if holders is not None:
+                    holders.kill()
+                    holders.wait()
+            log(f"growth: {rows[-1]}")
+        time.sleep(1)
+        for name in ("1k", "1m", "100m"):
+            conns = 50 if name != "100m" else 4
+            r = wrk(port, args.duration, path=f"/file/{name}", connections=conns)
+            rows.append((f"response {name.replace('k', ' KiB').replace('m', ' MiB')} (file_wrapper, -c{conns})",
+                         f"{r['rps']:,.0f} req/s, {r['mib_s']:,.0f} MiB/s", f"{mean_rss():.1f}",
+                         f"{r['errors'] + r['non2xx']}"))
+            log(f"growth: {rows[-1]}")
+        r = wrk(port, args.duration, path="/upload", script=work / "post1k.lua")
+        rows.append(("request body 1 KiB (POST, read by the app)", f"{r['rps']:,.0f} req/s, p99 {r['p99_ms']:.1f} ms",
+                     f"{mean_rss():.1f}", f"{r['errors'] + r['non2xx']}"))
+        mib_s = upload(port, work / "data" / "100m", args.uploads)
+        rows.append((f"request body 100 MiB (x{args.uploads}, one connection, streamed to the app)",
+                     f"{mib_s:,.0f} MiB/s", f"{mean_rss():.1f}", "0"))
+        rows.append(("worker RSS at start of this table / at its end (MiB)", "",
+                     f"{rss_start:.1f} / {mean_rss():.1f}", ""))
+    finally:
+        server.stop()
+    return rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
-    parser.add_argument("--rounds", type=int, default=1, help="repeat each measurement, report the median")
-    parser.add_argument("--idle", type=int, default=200, help="idle keep-alive connections (default 200)")
-    parser.add_argument("--growth-requests", type=int, default=300_000,
-                        help="requests for warp's memory-growth check (the issue asks 1000000)")
+    parser.add_argument("--duration", type=float, default=3, help="seconds per wrk run (default 3)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds, interleaved; medians reported (default 3)")
+    parser.add_argument("--fair-clients", type=int, default=50, help="fairness client connections (default 50)")
+    parser.add_argument("--uploads", type=int, default=5, help="100 MiB uploads in the growth table (default 5)")
+    parser.add_argument("--no-growth", action="store_true", help="skip the growth table")
     parser.add_argument("--metrics-cost", action="store_true",
                         help="only warp, with metrics recording on and off in the same run")
     parser.add_argument("--warp-only", action="store_true",
                         help="measure warp alone (before/after a change of its own); no peers, no table of ratios")
+    parser.add_argument("--idle", type=int, default=200, help="--warp-only: idle keep-alive connections (default 200)")
     args = parser.parse_args(argv)
     if args.metrics_cost:
         return metrics_cost(args)
     if args.warp_only:
         return warp_only(args)
 
-    gunicorn_bin = venv_with("gunicorn", "gunicorn")
+    load_before = os.getloadavg()
+    gunicorn_bin = venv_with("gunicorn", "gunicorn flask")
+    granian_bin = venv_with("granian", "granian flask")
     # The very pyuwsgi warp installs for `server: uwsgi`; the cache folder is named
     # after the pin so that a new pin gets a fresh virtualenv.
     uwsgi_pin = UWSGI_REQUIREMENTS[0]
-    uwsgi_bin = venv_with(uwsgi_pin.replace("==", "-"), uwsgi_pin)
+    uwsgi_bin = venv_with(uwsgi_pin.replace("==", "-"), f"{uwsgi_pin} flask")
     work = Path(tempfile.mkdtemp(prefix="warp-bench-"))
-    (work / "hello.py").write_text(HELLO)
+    (work / "bench_app.py").write_text(BENCH_APP)
+    (work / "data").mkdir()
+    for name, size in (("1k", 1024), ("1m", 2**20), ("100m", 100 * 2**20)):
+        with open(work / "data" / name, "wb") as fh:
+            fh.truncate(size)
+    (work / "post1k.lua").write_text('wrk.method = "POST"\nwrk.body = string.rep("x", 1024)\n'
+                                     'wrk.headers["Content-Type"] = "application/octet-stream"\n')
     env = dict(os.environ)
     env.pop("WEB_CONCURRENCY", None)
+    env.pop("PYTHONPATH", None)
     warp_env = dict(env, PYTHONPATH=str(REPO / "src"))
 
-    ports = {name: free_port() for name in ("warp", "gunicorn", "uWSGI")}
+    def warp(name: str, *extra: str) -> Server:
+        port = free_port()
+        return Server(name, [sys.executable, "-m", "warp.runtime.server", "bench_app:app", "--workers", "2",
+                             "--bind", f"127.0.0.1:{port}", *extra], work, warp_env, port)
+
+    def granian(name: str, *extra: str) -> Server:
+        port = free_port()
+        return Server(name, [str(granian_bin / "granian"), "--interface", "wsgi", "--workers", "2",
+                             "--host", "127.0.0.1", "--port", str(port), *extra, "bench_app:app"], work, env, port)
+
+    def gunicorn(name: str, *extra: str) -> Server:
+        port = free_port()
+        return Server(name, [str(gunicorn_bin / "gunicorn"), "--workers", "2", *extra, "--bind", f"127.0.0.1:{port}",
+                             "--log-level", "warning", "bench_app:app"], work, env, port)
+
+    uwsgi_port, ceiling_port = free_port(), free_port()
     servers = [
-        Server("warp", [sys.executable, "-m", "warp.runtime.server", "hello:app", "--workers", "2",
-                        "--bind", f"127.0.0.1:{ports['warp']}", "--access-log", "off"],
-               work, warp_env, ports["warp"]),
-        Server("gunicorn", [str(gunicorn_bin / "gunicorn"), "--workers", "2", "--worker-class", "sync",
-                            "--bind", f"127.0.0.1:{ports['gunicorn']}", "--log-level", "warning", "hello:app"],
-               work, env, ports["gunicorn"]),
-        Server("uWSGI", [str(uwsgi_bin / "uwsgi"), "--http-socket", f"127.0.0.1:{ports['uWSGI']}",
-                         "--master", "--processes", "2", "--wsgi-file", "hello.py", "--callable", "app",
-                         "--disable-logging"],
-               work, env, ports["uWSGI"]),
+        warp("warp", "--access-log", "off"),
+        warp("warp, access log on", "--access-log", "-"),
+        granian("granian"),
+        granian("granian --access-log", "--access-log"),
+        Server("uWSGI --http11-socket", [str(uwsgi_bin / "uwsgi"), "--http11-socket", f"127.0.0.1:{uwsgi_port}",
+                                         "--master", "--processes", "2", "--wsgi-file", "bench_app.py",
+                                         "--callable", "app", "--disable-logging"], work, env, uwsgi_port),
+        gunicorn("gunicorn sync", "--worker-class", "sync"),
+        gunicorn("gunicorn gthread --threads 4", "--worker-class", "gthread", "--threads", "4"),
+        Server("ceiling: bare epoll loop", [sys.executable, str(Path(__file__).resolve().parent / "epoll_ceiling.py"),
+                                            str(ceiling_port), "2"], work, env, ceiling_port),
     ]
-    versions = {"warp": "main", "gunicorn": package_version(gunicorn_bin, "gunicorn"),
-                "uWSGI": "pyuwsgi " + package_version(uwsgi_bin, "pyuwsgi")}
-    results = {s.name: {"ka": [], "close": [], "idle": []} for s in servers}
+    ceiling = servers[-1]
+    versions = {"granian": package_version(granian_bin, "granian"), "gunicorn": package_version(gunicorn_bin, "gunicorn"),
+                "uWSGI": package_version(uwsgi_bin, "pyuwsgi"), "flask": package_version(granian_bin, "flask")}
+    cases = [("hello keep-alive", "/", False), ("hello close", "/", True),
+             ("flask keep-alive", "/json", False), ("flask close", "/json", True)]
+    results: dict = {s.name: {c[0]: [] for c in cases} for s in servers}
+    fair: dict = {}
     try:
         for server in servers:
             server.start()
-        bare = bare_interpreter_rss_kib()
         for server in servers:  # warm-up: imports, caches, first allocations
-            wrk(server.port, 2)
+            wrk(server.port, 1)
+            if server is not ceiling:
+                wrk(server.port, 1, path="/json")
         for rnd in range(args.rounds):
-            # rotate the order each round: no server is always first or last
-            order = servers[rnd % 3:] + servers[:rnd % 3]
-            for server in order:
-                log(f"round {rnd + 1}: {server.name} keep-alive")
-                results[server.name]["ka"].append(wrk(server.port, args.duration))
-            for server in order:
-                settle_time_wait()
-                log(f"round {rnd + 1}: {server.name} Connection: close "
-                    f"({time_wait_count()} sockets in TIME_WAIT)")
-                results[server.name]["close"].append(wrk(server.port, args.duration, close=True))
-            for server in order:
-                settle_time_wait()
-                log(f"round {rnd + 1}: {server.name} keep-alive with {args.idle} idle connections")
-                idlers = subprocess.Popen([sys.executable, "-c", IDLERS, "127.0.0.1", str(server.port),
-                                           str(args.idle), "2"])
-                time.sleep(3)  # every idler has connected and sent its first request
-                try:
-                    results[server.name]["idle"].append(wrk(server.port, args.duration))
-                finally:
-                    idlers.kill()
-                    idlers.wait()
-        rss = {s.name: statistics.mean(s.worker_rss_kib()) for s in servers}
-
-        # memory growth, warp only: RSS of its workers before and after N more requests
-        warp = servers[0]
-        settle_time_wait()
-        before = warp.worker_rss_kib()
-        done = 0
-        peak = list(before)
-        while done < args.growth_requests:
-            done += wrk(warp.port, 10)["total"]
-            log(f"memory growth: {done:,} requests, worker RSS {warp.worker_rss_kib()} KiB")
-            peak = [max(a, b) for a, b in zip(peak, warp.worker_rss_kib())]
-        after = warp.worker_rss_kib()
+            order = servers[rnd % len(servers):] + servers[:rnd % len(servers)]
+            for case, path, close in cases:
+                for server in order:
+                    if server is ceiling and path != "/":
+                        continue
+                    if close:
+                        settle_time_wait(limit=20000, max_wait=10)
+                    log(f"round {rnd + 1}: {server.name}, {case}")
+                    results[server.name][case].append(wrk(server.port, args.duration, close=close, path=path))
+        for server in servers:
+            log(f"fairness: {server.name}")
+            fair[server.name] = fairness(server.port, args.fair_clients, args.duration)
+        rss = {s.name: statistics.mean(s.worker_rss_kib()) / 1024 for s in servers}
     finally:
         for server in servers:
             server.stop()
+    grow = [] if args.no_growth else growth(args, work, warp_env)
+    load_after = os.getloadavg()
 
-    def fmt_rps(name, kind):
-        return f"{median_of(results[name][kind], 'rps'):,.0f}"
-
-    def ratio(a, b):
-        return a / b if b else float("inf")
-
-    ka = {n: median_of(results[n]["ka"], "rps") for n in results}
-    cl = {n: median_of(results[n]["close"], "rps") for n in results}
-    idle = {n: median_of(results[n]["idle"], "rps") for n in results}
-    p99ka = {n: median_of(results[n]["ka"], "p99_ms") for n in results}
-    p99cl = {n: median_of(results[n]["close"], "p99_ms") for n in results}
-    errs = {n: sum(r["errors"] + r["non2xx"] for k in ("ka", "close", "idle") for r in results[n][k])
-            for n in results}
-    mib = lambda kib: kib / 1024  # noqa: E731
-
-    rows = [
-        ("keep-alive req/s", *(fmt_rps(n, "ka") for n in ("warp", "gunicorn", "uWSGI")),
-         f"{ratio(ka['warp'], ka['gunicorn']):.2f}x / {ratio(ka['warp'], ka['uWSGI']):.2f}x",
-         ">= 3x gunicorn, >= 1x uWSGI",
-         "yes" if ka["warp"] >= 3 * ka["gunicorn"] and ka["warp"] >= ka["uWSGI"] else "NO"),
-        ("`Connection: close` req/s", *(fmt_rps(n, "close") for n in ("warp", "gunicorn", "uWSGI")),
-         f"{ratio(cl['warp'], cl['gunicorn']):.2f}x / {ratio(cl['warp'], cl['uWSGI']):.2f}x",
-         ">= 1.5x gunicorn", "yes" if cl["warp"] >= 1.5 * cl["gunicorn"] else "NO"),
-        ("p99 latency keep-alive (ms)", *(f"{p99ka[n]:.2f}" for n in ("warp", "gunicorn", "uWSGI")),
-         "", "<= gunicorn", "yes" if p99ka["warp"] <= p99ka["gunicorn"] else "NO"),
-        ("p99 latency close (ms)", *(f"{p99cl[n]:.2f}" for n in ("warp", "gunicorn", "uWSGI")),
-         "", "<= gunicorn", "yes" if p99cl["warp"] <= p99cl["gunicorn"] else "NO"),
-        (f"keep-alive req/s with {args.idle} idle conns", *(fmt_rps(n, "idle") for n in ("warp", "gunicorn", "uWSGI")),
-         f"{ratio(idle['warp'], ka['warp']):.0%} of warp without", ">= 80% of without",
-         "yes" if idle["warp"] >= 0.8 * ka["warp"] else "NO"),
-        ("  same, as % of own figure without idle", *(f"{ratio(idle[n], ka[n]):.0%}" for n in ("warp", "gunicorn", "uWSGI")),
-         "", "", ""),
-        ("worker RSS over bare interpreter, MiB (total)",
-         *(f"{mib(rss[n] - bare):+.1f} ({mib(rss[n]):.1f})" for n in ("warp", "gunicorn", "uWSGI")),
-         "", "reported", ""),
-        (f"warp worker RSS growth over {done:,} requests (MiB)",
-         f"{mib(statistics.mean(after) - statistics.mean(before)):+.2f}", "", "",
-         f"peak {mib(max(peak)):.1f} MiB", "no growth",
-         "yes" if statistics.mean(after) - statistics.mean(before) < 1024 else "NO"),
-        ("socket errors + non-2xx (all runs)", *(str(errs[n]) for n in ("warp", "gunicorn", "uWSGI")),
-         "", "", ""),
-    ]
-    header = ("", "warp", f"gunicorn {versions['gunicorn']} (sync)", f"uWSGI ({versions['uWSGI']})",
-              "warp vs gunicorn / uWSGI", "target", "met")
-    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, 2 workers each, "
-          f"wrk -t2 -c50 -d{args.duration}s, median of {args.rounds} round(s); "
-          f"bare interpreter RSS {mib(bare):.1f} MiB")
+    med = lambda name, case, key="rps": median_of(results[name][case], key)  # noqa: E731
+    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs ({platform_line()}); granian {versions['granian']}, "
+          f"pyuwsgi {versions['uWSGI']}, gunicorn {versions['gunicorn']}, Flask {versions['flask']}; "
+          f"2 workers each, wrk -t2 -c50 -d{args.duration:g}s, {args.rounds} rounds interleaved, medians; "
+          f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after")
     print()
+    header = ["server", "hello keep-alive req/s", "hello close req/s", "Flask keep-alive req/s", "Flask close req/s",
+              "p99 ms hello / Flask (keep-alive)", f"fairness: longest gap, {args.fair_clients} clients (ms)",
+              "worker RSS MiB", "errors"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    for s in servers:
+        n = s.name
+        cells = [n]
+        for case, _path, _close in cases:
+            cells.append(f"{med(n, case):,.0f}" if results[n][case] else "-")
+        cells.append(f"{med(n, 'hello keep-alive', 'p99_ms'):.2f} / "
+                     + (f"{med(n, 'flask keep-alive', 'p99_ms'):.2f}" if results[n]["flask keep-alive"] else "-"))
+        cells.append(f"{fair[n]['max_gap_ms']:.0f} (fewest answers {fair[n]['min_answers']:,})")
+        cells.append(f"{rss[n]:.1f}")
+        cells.append(str(sum(r["errors"] + r["non2xx"] for runs in results[n].values() for r in runs)))
+        print("| " + " | ".join(cells) + " |")
+    print()
+    print("| warp / granian | hello keep-alive | hello close | Flask keep-alive | Flask close |")
+    print("|---|---|---|---|---|")
+    for ours, theirs in (("warp", "granian"), ("warp, access log on", "granian --access-log")):
+        cells = [f"{med(ours, c[0]) / med(theirs, c[0]):.2f}x" for c in cases]
+        print(f"| {ours} / {theirs} | " + " | ".join(cells) + " |")
+    print()
+    print(f"ceiling: warp (access log off) makes {med('warp', 'hello keep-alive') / med(ceiling.name, 'hello keep-alive'):.0%} "
+          f"of the bare epoll loop's keep-alive req/s and "
+          f"{med('warp', 'hello close') / med(ceiling.name, 'hello close'):.0%} of its `Connection: close` req/s")
+    if grow:
+        print()
+        print("| warp, growth (hello world unless said; -c50 unless said) | throughput | worker RSS MiB (mean of 2) | errors |")
+        print("|---|---|---|---|")
+        for row in grow:
+            print("| " + " | ".join(row) + " |")
     return 0
+
+
+def platform_line() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
 
 
 if __name__ == "__main__":
