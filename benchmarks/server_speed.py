@@ -665,7 +665,7 @@ def main(argv=None) -> int:
                     if server is ceiling and path != "/":
                         continue
                     if close:
-                        settle_time_wait(limit=20000, max_wait=10)
+                        settle_time_wait(limit=20000, max_wait=3)
                     log(f"round {rnd + 1}: {server.name}, {case}")
                     results[server.name][case].append(wrk(server.port, args.duration, close=close, path=path))
         for server in servers:
