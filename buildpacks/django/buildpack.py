@@ -87,8 +87,10 @@ def _collectstatic(ctx: BuildContext) -> dict[str, Any]:
         where = "a default" if facts["static_root_defaulted"] else f"{module}"
         ctx.say(f"collectstatic into {facts['static_root']} (STATIC_ROOT from {where})")
         manage = root / "manage.py"
+        # --clear: collectstatic skips a file whose copy is not older than its source, compared
+        # to the second, so an edit in the same second as the last build would be served stale.
         argv = [str(ctx.python), str(manage) if manage.is_file() else "-m", *([] if manage.is_file() else ["django"]),
-                "collectstatic", "--noinput"]
+                "collectstatic", "--noinput", "--clear"]
         result = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True)
         if result.returncode != 0:
             raise BuildError(f"collectstatic failed (exit status {result.returncode}): {error_line(result.stderr or result.stdout)}",

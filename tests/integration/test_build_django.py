@@ -89,6 +89,10 @@ def test_static_files_outside_the_app_static_folders_are_collected_again_when_ch
     assert collected.read_text() == "body { color: red }\n"
     assert json.loads(warp("build", "--json", cwd=django_project).stdout)["noop"] is True
     source.write_text("body { color: blue }\n")
+    # An edit in the same second as the last collection: collectstatic compares to the
+    # second and would keep the stale copy unless warp makes it collect afresh.
+    stamp = collected.stat().st_mtime
+    os.utime(source, (stamp, stamp))
     again = warp("build", "--json", cwd=django_project)
     assert again.returncode == 0, again.stderr
     record = json.loads(again.stdout)
