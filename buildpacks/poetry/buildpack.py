@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Sequence, Set, Tuple
 import re
 
-from warp.app.package_manager import PROJECT_FILES
 from warp.app.requirements import canonical_name as canonical
 import warp.build.installer as installer
-from warp.build.buildpacks import App, BuildContext, Buildpack, Recognition, applies, does_not_apply
+from warp.build.buildpacks import BuildContext
 import warp.build.buildpacks.lockfile as lockfile
 from warp.core.toml import load_toml
 from warp.core.errors import BuildError
@@ -240,17 +239,9 @@ def installs_root(root: Path) -> bool:
     return bool(mode) and "build-backend" in data.get("build-system", {})
 
 
-class Poetry(Buildpack):
+class Poetry(lockfile.TomlLockBuildpack):
     order = 30
-
-    def detect(self, app: App) -> Recognition:
-        if not app.present(LOCK):
-            return does_not_apply(f"no {LOCK}", (LOCK,))
-        return applies(f"{LOCK} names the dependencies", (LOCK,), app.present(*PROJECT_FILES))
-
-    def declared_names(self, app: App, recognition: Recognition) -> set[str]:
-        data = load_toml(app.root / LOCK)
-        return {canonical(package.get("name", "")) for package in data.get("package", [])} - {""}
+    lock = LOCK
 
     def build(self, ctx: BuildContext) -> dict[str, Any]:
         config = ctx.project.config

@@ -14,13 +14,10 @@ from pathlib import Path
 from typing import Any
 import tempfile
 
-from warp.app.package_manager import PROJECT_FILES
-from warp.app.requirements import canonical_name as canonical
 import warp.build.installer as installer
-from warp.build.buildpacks import App, BuildContext, Buildpack, Recognition, applies, does_not_apply
+from warp.build.buildpacks import BuildContext
 import warp.build.buildpacks.lockfile as lockfile
 from warp.core.errors import BuildError
-from warp.core.toml import load_toml
 
 LOCK = "uv.lock"
 
@@ -74,18 +71,10 @@ def _build(ctx: BuildContext) -> dict[str, Any]:
     return {"installed_from": ["uv.lock"], "tool": f"uv export + {ctx.installer}"}
 
 
-class Uv(Buildpack):
+class Uv(lockfile.TomlLockBuildpack):
     order = 40
     prefers_installer = "uv"  # uv.lock is installed by uv unless the installer setting says pip
-
-    def detect(self, app: App) -> Recognition:
-        if not app.present(LOCK):
-            return does_not_apply(f"no {LOCK}", (LOCK,))
-        return applies(f"{LOCK} names the dependencies", (LOCK,), app.present(*PROJECT_FILES))
-
-    def declared_names(self, app: App, recognition: Recognition) -> set[str]:
-        data = load_toml(app.root / LOCK)
-        return {canonical(package.get("name", "")) for package in data.get("package", [])} - {""}
+    lock = LOCK
 
     def build(self, ctx: BuildContext) -> dict[str, Any]:
         return _build(ctx)

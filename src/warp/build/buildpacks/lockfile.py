@@ -15,7 +15,28 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 import tempfile
 
+from warp.app.package_manager import PROJECT_FILES
+from warp.app.requirements import canonical_name
 from warp.build import installer
+from warp.build.buildpacks import App, Buildpack, Recognition, applies, does_not_apply
+from warp.core.toml import load_toml
+
+
+class TomlLockBuildpack(Buildpack):
+    """A package manager recognised by one TOML lock file whose ``[[package]]`` entries
+    name every dependency (poetry.lock, uv.lock): recognition and declared names are
+    the same for each, only ``lock`` and the build differ."""
+
+    lock = ""
+
+    def detect(self, app: App) -> Recognition:
+        if not app.present(self.lock):
+            return does_not_apply(f"no {self.lock}", (self.lock,))
+        return applies(f"{self.lock} names the dependencies", (self.lock,), app.present(*PROJECT_FILES))
+
+    def declared_names(self, app: App, recognition: Recognition) -> set[str]:
+        data = load_toml(app.root / self.lock)
+        return {canonical_name(package.get("name", "")) for package in data.get("package", [])} - {""}
 
 @dataclass
 class Requirements:
