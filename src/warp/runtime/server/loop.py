@@ -641,11 +641,7 @@ class ConnectionLoop:
         if self.on_retire is not None:
             self.on_retire(why)
         self.give_away_idle()
-        with self.cond:
-            waiting = list(self.tasks)
-        for task in waiting:
-            if task.raw is not None and self._give_task(task):
-                continue
+        self.give_away_waiting()
 
     def start_hand_over(self) -> None:
         """Stop, leaving every connection that can move to the siblings."""
@@ -653,6 +649,17 @@ class ConnectionLoop:
         self.set_draining()
         self.stop_accepting()
         self.give_away_idle()
+        # Requests queued behind this worker's busy threads go too: on a reload the new
+        # workers are free, and kept here they would wait for the old code's thread.
+        self.give_away_waiting()
+
+    def give_away_waiting(self) -> None:
+        """Hand every request still waiting for a thread here to a sibling."""
+        with self.cond:
+            waiting = list(self.tasks)
+        for task in waiting:
+            if task.raw is not None:
+                self._give_task(task)
 
     def give_away_idle(self) -> None:
         for conn in list(self.conns.values()):
@@ -1177,8 +1184,12 @@ class ConnectionLoop:
         return time.monotonic() - latest >= HANDOFF_AFTER
 
     def _reoffer(self) -> None:
-        if self.draining or not (self.retiring or self.scoreboard is None
-                                 or (self._stalled() and self.scoreboard.others_free(self.slot))):
+        # A worker handing over (reload, recycling) keeps offering what queues up here;
+        # one that is only draining (the whole server stopping) has nobody to offer to.
+        if self.draining and not self.hand_over:
+            return
+        if not (self.retiring or self.hand_over or self.scoreboard is None
+                or (self._stalled() and self.scoreboard.others_free(self.slot))):
             return
         with self.cond:
             # Not those that came from a sibling: requests must not bounce around.
