@@ -16,6 +16,7 @@ import socket
 import time
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
+from warp.runtime.server.stats import listen_nonblocking
 from warp.runtime.server.metrics import CAUSES, CODES, EXPOSED, METHODS, PHASES, STATES
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -171,15 +172,7 @@ class MetricsServer:
 
     def __init__(self, setting: str) -> None:
         family, address = parse_metrics_address(setting)
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(address)
-            sock.listen(16)
-            sock.setblocking(False)
-        except OSError:
-            sock.close()
-            raise
+        sock = listen_nonblocking(family, address)
         self.sock = sock
         host, port = sock.getsockname()[:2]
         self.where = f"http://{'[' + host + ']' if ':' in host else host}:{port}/metrics"

@@ -21,7 +21,7 @@ import json
 import os
 import socket
 import tempfile
-from typing import Callable, List, Optional, Tuple, Union
+from typing import Any, Callable, List, Optional, Tuple, Union
 
 # (socket family, address): a path for AF_UNIX, (host, port) for AF_INET/AF_INET6.
 StatsAddress = Tuple[int, Union[str, Tuple[str, int]]]
@@ -90,6 +90,22 @@ def _make_private_dir(path: str) -> None:
         raise PermissionError(errno.EPERM, f"{path} is not a private directory of this user")
 
 
+def listen_nonblocking(family: int, address: Any) -> socket.socket:
+    """A small non-blocking listening socket for the master's own servers (stats,
+    metrics), which it polls from its loop; closed again if it cannot be made."""
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        if family != socket.AF_UNIX:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(16)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class StatsServer:
     """A non-blocking listening socket the master polls; each client gets ``snapshot()``
     as JSON and the connection is closed."""
@@ -138,16 +154,7 @@ class StatsServer:
                 if _is_live(address):
                     raise OSError(errno.EADDRINUSE, "another server in this folder already uses it")
                 os.unlink(address)
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            if family != socket.AF_UNIX:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(address)
-            sock.listen(16)
-            sock.setblocking(False)
-        except OSError:
-            sock.close()
-            raise
+        sock = listen_nonblocking(family, address)
         if family == socket.AF_UNIX:
             return cls(sock, f"unix:{address}", address)
         host, port = sock.getsockname()[:2]
