@@ -22,6 +22,7 @@ from support import copy_apps
 from support.harness import Reader
 from support.net import wait_for
 from support.server import Server
+from support.net import read_until_close
 
 # "Did not wait behind the slow thing": the slow things here take 1 s or more.
 NOT_BLOCKED = 0.8
@@ -189,17 +190,6 @@ def test_slow_readers_cost_buffers_and_disk_never_a_request_thread(app_dir, tmp_
 
 # --- deadlines ------------------------------------------------------------------------------
 
-def _read_until_close(sock: socket.socket, limit: float = 20.0) -> bytes:
-    sock.settimeout(limit)
-    data = b""
-    while True:
-        try:
-            chunk = sock.recv(65536)
-        except ConnectionResetError:
-            return data
-        if not chunk:
-            return data
-        data += chunk
 
 
 def _drip(server: Server, head: bytes, piece: bytes, every: float, limit: float) -> bytes:
@@ -220,7 +210,7 @@ def _drip(server: Server, head: bytes, piece: bytes, every: float, limit: float)
                 continue
             except ConnectionResetError:
                 return b""
-            return data + _read_until_close(sock)
+            return data + read_until_close(sock, limit=20.0)
         return b""
     finally:
         sock.close()

@@ -14,6 +14,7 @@ import pytest
 from support.harness import SERVERS, Reader, connect, request
 from support import copy_apps
 from support.server import Server
+from support.net import read_until_close
 
 
 def hello(environ, start_response):
@@ -28,24 +29,12 @@ def timed_server(request):
         yield server
 
 
-def read_all(sock, limit=15.0) -> bytes:
-    """Everything the server sends until it closes (bounded by a socket timeout)."""
-    sock.settimeout(limit)
-    data = b""
-    while True:
-        try:
-            chunk = sock.recv(65536)
-        except ConnectionResetError:
-            return data
-        if not chunk:
-            return data
-        data += chunk
 
 
 def test_partial_head_gets_408_and_close(timed_server):
     with connect(timed_server.port) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: h\r\nX-Slow: ")
-        data = read_all(sock)
+        data = read_until_close(sock)
     assert data.startswith(b"HTTP/1.1 408 ")
     assert b"Connection: close" in data
 
@@ -73,7 +62,7 @@ def test_slowloris_dribble_cannot_extend_the_head_deadline(timed_server):
                     break
         except (BrokenPipeError, ConnectionResetError):
             pass
-        answer += read_all(sock)
+        answer += read_until_close(sock)
     assert answer.startswith(b"HTTP/1.1 408 ")
     assert sent < len(head)
 
@@ -81,7 +70,7 @@ def test_slowloris_dribble_cannot_extend_the_head_deadline(timed_server):
 def test_stalled_body_gets_408(timed_server):
     with connect(timed_server.port) as sock:
         sock.sendall(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc")
-        assert read_all(sock).startswith(b"HTTP/1.1 408 ")
+        assert read_until_close(sock).startswith(b"HTTP/1.1 408 ")
 
 
 def test_idle_keep_alive_connection_is_closed_after_the_timeout(timed_server):
@@ -95,7 +84,7 @@ def test_idle_keep_alive_connection_is_closed_after_the_timeout(timed_server):
 
 def test_connection_that_never_sends_is_closed(timed_server):
     with connect(timed_server.port) as sock:
-        assert read_all(sock) == b""
+        assert read_until_close(sock) == b""
 
 
 def test_body_sent_slowly_within_the_timeout_is_accepted(timed_server):

@@ -49,3 +49,18 @@ def connect_refused(host: str, port: int) -> bool:
         return False
     except ConnectionRefusedError:
         return True
+
+
+def read_until_close(sock: socket.socket, limit: float = 15.0) -> bytes:
+    """Everything the peer sends until it closes or resets the connection (each recv
+    bounded by ``limit`` seconds)."""
+    sock.settimeout(limit)
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            return data
+        if not chunk:
+            return data
+        data += chunk
