@@ -20,6 +20,17 @@ in the socket buffer.  Between them are two bounded buffers per connection:
   write deadlines bound that wait.  ``wsgi.file_wrapper`` files and static files are
   queued as a duplicated descriptor and sent with ``sendfile`` by the I/O thread.
 
+Inline first: a request whose body is all in, ready while no request waits for a
+thread and a thread of this worker is free, is run on the I/O thread itself once that
+turn's reading is done (`_run_inline`), in the free thread's place.  Most requests are
+quick, and passing one to another thread and back costs more than the request (two
+thread switches, each waiting for the GIL).  A *watcher* thread looks every WATCH
+seconds; once an inline request has run INLINE_LIMIT it takes over the I/O thread's
+work (`_relieve`: accepting, reading, deadlines, the heartbeat through `on_turn`) until
+that request returns, and requests that arrive meanwhile go to the request threads as
+usual.  So a slow request costs the other connections of its worker at most
+INLINE_LIMIT (plus one WATCH), as with threads it costs them HANDOFF_AFTER.
+
 Head-of-line: a request that is ready while every request thread of this worker is
 busy and a sibling worker has a free one is handed over, connection and all (its file
 descriptor with SCM_RIGHTS, and the request's bytes), through a datagram socket pair
@@ -84,6 +95,12 @@ REOFFER = 0.005
 # with its current request: moving a connection costs more than waiting for a request
 # that is about to finish, and under full load most are.
 HANDOFF_AFTER = 0.01
+# An inline request running this long gets the watcher to take over the I/O thread's
+# work; the watcher looks every WATCH seconds while requests run inline.
+INLINE_LIMIT = HANDOFF_AFTER
+WATCH = 0.005
+# The watcher sleeps (no wake-ups at all) once nothing ran inline for this long.
+WATCH_IDLE = 1.0
 _ACCEPT_RESOURCE_ERRORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 CAP_LOG_INTERVAL = 10.0
 
@@ -486,7 +503,8 @@ class ConnectionLoop:
     def __init__(self, listeners: Any, app: Any, config: Any, tracker: Any = None,
                  tracker_for: Any = None, handoff: Optional[Handoff] = None,
                  scoreboard: Any = None, slot: int = 0, on_retire: Any = None,
-                 threads: Optional[int] = None, metrics: Any = None) -> None:
+                 threads: Optional[int] = None, metrics: Any = None,
+                 on_turn: Any = None) -> None:
         if tracker is None:
             tracker = tracker_for("") if tracker_for is not None else NullTracker()
         self.service = Service(app, config)
@@ -498,6 +516,9 @@ class ConnectionLoop:
         self.scoreboard = scoreboard
         self.slot = slot
         self.on_retire = on_retire
+        # Called before every turn the watcher makes in the I/O thread's place (the
+        # worker's heartbeat); the I/O thread's own caller does that between its turns.
+        self.on_turn = on_turn
         self.selector = selectors.DefaultSelector()
         self.listeners = list(listeners)
         self.conns: dict = {}
@@ -540,9 +561,17 @@ class ConnectionLoop:
             _defer_accept(listener, config.header_timeout)
         self._listen(True)
         self._publish_free()
+        self.inline: Optional[Task] = None      # the request running on the I/O thread
+        self._inline_ready: collections.deque = collections.deque()
+        self.relieving = False                  # the watcher does the I/O thread's work
+        self.reliefs = 0
+        self._watching = False
+        self._watch_wanted = threading.Event()
         self._threads = [threading.Thread(target=self._thread_main, args=(i,),
                                           name=f"warp-request-{i}", daemon=True)
                          for i in range(self.nthreads)]
+        self._threads.append(threading.Thread(target=self._watch_main, name="warp-watcher",
+                                              daemon=True))
         for thread in self._threads:
             thread.start()
 
@@ -574,6 +603,8 @@ class ConnectionLoop:
                     else:
                         self._read(conn)
         self._process_events()
+        while self._inline_ready:
+            self._run_inline(self._inline_ready.popleft())
         if self.tasks and self.handoff is not None:
             self._reoffer()
         self._update_handoff_interest()
@@ -622,6 +653,7 @@ class ConnectionLoop:
         with self.cond:
             self.draining = self.closed = True
             self.cond.notify_all()
+        self._watch_wanted.set()
         try:
             self.selector.close()
         except Exception:
@@ -769,7 +801,7 @@ class ConnectionLoop:
         cond = self.cond
         while True:
             with cond:
-                while not self.tasks:
+                while not self.tasks or self.running[index] is not None:
                     if self.closed:
                         return
                     cond.wait(1.0)
@@ -794,6 +826,109 @@ class ConnectionLoop:
                 task.conn.keep = keep
             self._publish_free()
             self.wake(task.conn, "done")
+
+    def _run_inline(self, task: Task) -> None:
+        """Run a complete request's app on this (the I/O) thread, in the place of a free
+        request thread (its index, its share of ``threads``): a quick request then
+        costs no switch between threads.  The watcher relieves this thread of its I/O
+        work if the request turns out slow."""
+        conn = task.conn
+        if conn.state != APP or conn.task is not task:
+            return
+        with self.cond:
+            if self.tasks or not self.free or self.relieving:
+                # Work queued meanwhile: keep the order, go through the threads.
+                self.tasks.append(task)
+                self.cond.notify_all()
+                return
+            # A free slot; its thread waits while the slot is lent (see _thread_main).
+            index = self.running.index(None)
+            self.running[index] = task
+            self.free -= 1
+            task.thread = index
+            task.started = time.monotonic()
+            task.ident = threading.get_ident()
+            self.inline = task
+        if not self._watching:
+            self._watching = True
+            self._watch_wanted.set()
+        try:
+            keep = self._run(task, index)
+        except BaseException:
+            log.exception("internal error while serving a request")
+            keep = False
+        with self.cond:
+            self.running[index] = None
+            self.inline = None
+            # Timed out and answered: as with a thread, its slot is not reused.
+            if not task.abandoned:
+                self.free += 1
+                conn.keep = keep
+                self.events.append(("done", conn))
+            if self.relieving:
+                # The watcher ends its turn (it may also finish this request, if it is
+                # stopping the worker), then the I/O work is this thread's again.
+                self._poke()
+                while self.relieving:
+                    self.cond.wait(1.0)
+        if self.reliefs:
+            self._publish_free()
+        self._process_events()
+
+    def _watch_main(self) -> None:
+        """The watcher: relieve the I/O thread of its work while an inline request runs
+        longer than INLINE_LIMIT.  Sleeps without wake-ups while nothing runs inline."""
+        last_inline = time.monotonic()
+        while not self.closed:
+            self._watch_wanted.wait()
+            time.sleep(WATCH)
+            task = self.inline
+            now = time.monotonic()
+            if task is not None:
+                last_inline = now
+                if now - task.started >= INLINE_LIMIT:
+                    self._relieve(task)
+            elif now - last_inline > WATCH_IDLE:
+                self._watching = False
+                self._watch_wanted.clear()
+                # An inline request may have begun between the two lines above and seen
+                # the watcher still awake: look once more before sleeping.
+                if self.inline is not None:
+                    self._watching = True
+                    self._watch_wanted.set()
+
+    def _relieve(self, task: Task) -> None:
+        """Do the I/O thread's work (on the watcher thread) until `task`, running inline
+        on the I/O thread, returns."""
+        with self.cond:
+            if self.inline is not task or self.closed:
+                return
+            self.relieving = True
+            self.reliefs += 1
+            # Requests of this turn still waiting to run inline go to the threads (or,
+            # through the usual hand-over, to a sibling) instead of waiting behind it.
+            while self._inline_ready:
+                waiting = self._inline_ready.popleft()
+                if waiting.conn.state == APP and waiting.conn.task is waiting:
+                    self.tasks.append(waiting)
+            self.cond.notify_all()
+        log.debug("request %s %s still running after %gs on the I/O thread: the watcher "
+                  "takes over the I/O", task.req.method, task.req.path, INLINE_LIMIT)
+        self._publish_free()
+        try:
+            while True:
+                with self.cond:
+                    if self.inline is not task or self.closed:
+                        break
+                if self.on_turn is not None:
+                    self.on_turn()
+                self.run_once(SWEEP)
+        except BaseException:
+            log.exception("internal error in the watcher's turn")
+        finally:
+            with self.cond:
+                self.relieving = False
+                self.cond.notify_all()
 
     def _run(self, task: Task, index: int) -> bool:
         conn, req = task.conn, task.req
@@ -1143,12 +1278,20 @@ class ConnectionLoop:
         task.ready = conn.t_ready or time.monotonic()
         conn.t_ready = 0.0
         conn.task = task
+        if complete and not self.tasks and self.free and self.inline is None and not self.relieving:
+            # Run on this thread once this turn's reading is done (see _run_inline).
+            self._inline_ready.append(task)
+            self._set_events(conn)
+            return
         with self.cond:
             if self._first:
                 self.tasks.appendleft(task)
             else:
                 self.tasks.append(task)
-            self.cond.notify()
+            if self.inline is None:
+                self.cond.notify()
+            else:
+                self.cond.notify_all()   # one waiting thread may have its slot lent
         self._publish_free()
         self._set_events(conn)
 

@@ -2,8 +2,9 @@
 
 Runs in the child after fork and never returns (``run`` ends in ``os._exit``). The
 main thread runs the I/O loop (loop.py: every connection of this worker, accept,
-parsing, deadlines, writing) and handles signals; ``threads`` request threads run
-the application. Between loop turns (at most a second apart) the worker beats its
+parsing, deadlines, writing) and handles signals; it runs quick requests itself and
+``threads`` request threads run the others (a watcher thread takes over the I/O while
+a request on the main thread is slow). Between loop turns (at most a second apart) the worker beats its
 heartbeat, notices a stop request or notices that its master died.
 
 Signals: TERM graceful stop (serve what is already queued on the listening socket,
@@ -172,12 +173,15 @@ class Worker:
             self.log.exception(f"worker {os.getpid()} crashed")
             status = EXIT_BOOT_ERROR
         finally:
-            try:
-                sys.stdout.flush()
-                sys.stderr.flush()
-            except Exception:
-                pass
-            os._exit(status)
+            self._exit(status)
+
+    def _exit(self, status: int) -> None:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except Exception:
+            pass
+        os._exit(status)
 
     def _run(self) -> int:
         self.scoreboard.set_pid(self.slot, os.getpid())
@@ -318,7 +322,8 @@ class Worker:
         loop = ConnectionLoop(self.sockets, self.app, self.config,
                               tracker_for=lambda addr: RequestTracker(self, 0, _client_text(addr)),
                               handoff=self.handoff, scoreboard=self.scoreboard, slot=self.slot,
-                              on_retire=self._retiring, metrics=self.metrics)
+                              on_retire=self._retiring, metrics=self.metrics,
+                              on_turn=self._relief_turn)
         self.loop = loop
         while self.alive:
             self._beat()
@@ -326,6 +331,19 @@ class Worker:
             loop.run_once(1.0)
         self.draining = True
         self._drain(loop)
+
+    def _relief_turn(self) -> None:
+        """Between the turns the loop's watcher takes while a slow request runs on this
+        (the main) thread: what _serve does between its own turns."""
+        self._beat()
+        self._check_master()
+        if not self.alive:
+            # Told to stop: the drain (and the exit) cannot wait for the slow request
+            # to give the main thread back; from here, as a request thread would let it.
+            self.draining = True
+            self._drain(self.loop)
+            self._close_listeners()
+            self._exit(EXIT_OK)
 
     def _retiring(self, why: str) -> None:
         """The loop gave up on a request (timeout): ask the master for a replacement;
