@@ -24,8 +24,7 @@ Standard library only: it runs inside the application's interpreter.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, NamedTuple
 import json
 import time
 
@@ -33,8 +32,10 @@ FORMATS = ("common", "json")
 FIELDS = ("time", "remote", "method", "path", "query", "protocol", "status", "bytes", "duration_us", "pid")
 
 
-@dataclass(frozen=True)
-class AccessRecord:
+class AccessRecord(NamedTuple):
+    """One request as the access log sees it (a named tuple: cheap to make, and one
+    is made per request)."""
+
     started: float  # time.time() when the request started
     duration: float  # seconds, from a monotonic clock
     remote: str
@@ -48,7 +49,7 @@ class AccessRecord:
 
     def as_dict(self) -> dict:
         """The record under the keys of FIELDS, in that order."""
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.started))
+        stamp = _stamp(self.started, "%Y-%m-%dT%H:%M:%S")
         millis = int(self.started * 1000) % 1000
         return {
             "time": f"{stamp}.{millis:03d}Z",
@@ -64,13 +65,28 @@ class AccessRecord:
         }
 
 
+_stamps: dict = {}
+
+
+def _stamp(when: float, pattern: str) -> str:
+    """``when`` (UTC) to the second in ``pattern``, formatted once per second: every
+    request of that second shares it."""
+    second = int(when)
+    cached = _stamps.get(pattern)
+    if cached is not None and cached[0] == second:
+        return cached[1]
+    text = time.strftime(pattern, time.gmtime(second))
+    _stamps[pattern] = (second, text)
+    return text
+
+
 def format_line(record: AccessRecord, style: str) -> str:
     """The line (without its newline) for ``record`` in ``style``, one of FORMATS."""
     if style == "json":
         return json.dumps(record.as_dict(), ensure_ascii=False)
     if style != "common":
         raise ValueError(f"unknown access log format {style!r} (one of {', '.join(FORMATS)})")
-    stamp = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(record.started))
+    stamp = _stamp(record.started, "%d/%b/%Y:%H:%M:%S +0000")
     target = record.path + ("?" + record.query if record.query else "")
     request = f"{record.method} {target} {record.protocol}".strip().replace('"', "%22")
     return (f'{record.remote or "-"} - - [{stamp}] "{request}" {record.status} {record.bytes or "-"} '

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
 import traceback
 from typing import Optional
@@ -50,7 +51,8 @@ class _Sink:
         if self.fd is None:
             return
         try:
-            os.write(self.fd, data)
+            while data:
+                data = data[os.write(self.fd, data):]
         except OSError:
             pass  # a closed stdout must not take the server down
 
@@ -68,6 +70,11 @@ class ServerLog:
         self.access_format = access_format
         self._error = _Sink(error_log, sys.stderr.fileno() if sys.stderr else 2)
         self._access = _Sink(access_log, sys.stdout.fileno() if sys.stdout else 1)
+        self.access_on = self._access.fd is not None
+        # Lines of requests run on the holding thread wait in memory for the end of its
+        # loop turn (flush_access): one write per turn, not one per request.
+        self._held: list = []
+        self._holder = 0
 
     @classmethod
     def from_config(cls, config: ServerConfig) -> ServerLog:
@@ -116,7 +123,20 @@ class ServerLog:
         """One access-log line, in the shape every warp-run server writes (warp.runtime.accesslog)."""
         if self._access.fd is None:
             return
-        self._access.write((format_line(record, self.access_format) + "\n").encode("utf-8", "backslashreplace"))
+        line = (format_line(record, self.access_format) + "\n").encode("utf-8", "backslashreplace")
+        if self._holder and threading.get_ident() == self._holder:
+            self._held.append(line)
+        else:
+            self._access.write(line)
+
+    def hold_access(self) -> None:
+        """From now on, lines made on this thread wait for `flush_access`."""
+        self._holder = threading.get_ident()
+
+    def flush_access(self) -> None:
+        if self._held:
+            lines, self._held = self._held, []
+            self._access.write(b"".join(lines))
 
     # --- bridge for code that uses the logging module -------------------------------------
 

@@ -29,6 +29,12 @@ STATE_NAMES = {FREE: "free", BOOTING: "starting", READY: "ready", STOPPING: "sto
 _HEADER = struct.Struct("=QiIB3xddQQQ")
 # busy, started, method, path, client
 _ENTRY = struct.Struct("=B7xd16s240s48s")
+# Offsets in the header of the fields the per-request writes change.
+_SEQ = struct.Struct("=Q")
+_DOUBLE = struct.Struct("=d")
+_BEAT_AT = struct.calcsize("=QiIB3xd")
+_REQUESTS_AT = struct.calcsize("=QiIB3xdd")
+_RSS_AT = _REQUESTS_AT + 8
 
 
 @dataclass
@@ -137,27 +143,43 @@ class Scoreboard:
             fields[8] = limit
         self._write(index, update)
 
-    def request_started(self, index: int, thread: int, method: str, path: str, client: str) -> None:
-        def update(fields, off):
+    # The two writes every request makes touch only the fields they change (no read
+    # and rewrite of the whole header): they are on the server's hot path.
+
+    def request_started(self, index: int, thread: int, method: str, path: str, client: bytes,
+                        now: Optional[float] = None) -> None:
+        """``client`` is already encoded (it is the same for every request of a
+        connection); ``struct`` cuts each text to its field's size."""
+        if now is None:
             now = time.monotonic()
-            fields[5] = now
-            _ENTRY.pack_into(self._mem, off + _HEADER.size + thread * _ENTRY.size, 1, now,
-                             _clip(method, 16), _clip(path, 240), _clip(client, 48))
-        self._write(index, update)
+        off = self._offset(index)
+        mem = self._mem
+        with self._lock:
+            seq = _SEQ.unpack_from(mem, off)[0] | 1      # odd while writing
+            _SEQ.pack_into(mem, off, seq)
+            _ENTRY.pack_into(mem, off + _HEADER.size + thread * _ENTRY.size, 1, now,
+                             method.encode("latin-1", "replace"), path.encode("utf-8", "replace"), client)
+            _DOUBLE.pack_into(mem, off + _BEAT_AT, now)
+            _SEQ.pack_into(mem, off, seq + 1)
 
-    def request_finished(self, index: int, thread: int, rss: Optional[int] = None) -> int:
+    def request_finished(self, index: int, thread: int, rss: Optional[int] = None,
+                         now: Optional[float] = None) -> int:
         """Mark the thread idle, count the request; returns the worker's new total."""
-        total = [0]
-
-        def update(fields, off):
-            fields[5] = time.monotonic()
-            fields[6] += 1
-            total[0] = fields[6]
+        if now is None:
+            now = time.monotonic()
+        off = self._offset(index)
+        mem = self._mem
+        with self._lock:
+            seq = _SEQ.unpack_from(mem, off)[0] | 1
+            _SEQ.pack_into(mem, off, seq)
+            total = _SEQ.unpack_from(mem, off + _REQUESTS_AT)[0] + 1
+            _SEQ.pack_into(mem, off + _REQUESTS_AT, total)
+            _DOUBLE.pack_into(mem, off + _BEAT_AT, now)
             if rss is not None:
-                fields[7] = rss
-            self._mem[off + _HEADER.size + thread * _ENTRY.size] = 0
-        self._write(index, update)
-        return total[0]
+                _SEQ.pack_into(mem, off + _RSS_AT, rss)
+            mem[off + _HEADER.size + thread * _ENTRY.size] = 0
+            _SEQ.pack_into(mem, off, seq + 1)
+        return total
 
     def set_free(self, index: int, threads: int) -> None:
         self._free[index] = min(255, max(0, threads))

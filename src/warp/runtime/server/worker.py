@@ -67,20 +67,21 @@ class RequestTracker:
     SERVER_CONTRACT): marks the worker busy/idle, writes the access log, counts
     requests towards max-requests and the memory ceiling."""
 
-    __slots__ = ("worker", "thread", "client", "method", "path", "query", "protocol", "started", "started_at",
-                 "queued")
+    __slots__ = ("worker", "thread", "client", "client_bytes", "method", "path", "query", "protocol",
+                 "started", "started_at", "queued")
 
     def rejected(self, status: int, bytes_sent: int) -> None:
         """A request refused before the app saw it (400, 408, 413...): access log and counts."""
         self.worker.metrics.rejected(status, bytes_sent)
         self.worker.log.access(AccessRecord(
             started=time.time(), duration=0.0, remote=self.client, method="-", path="-", query="", protocol="",
-            status=status, bytes=bytes_sent, pid=os.getpid()))
+            status=status, bytes=bytes_sent, pid=self.worker.pid))
 
     def __init__(self, worker: "Worker", thread: int, client: str) -> None:
         self.worker = worker
         self.thread = thread
         self.client = client
+        self.client_bytes = client.encode("utf-8", "replace")  # the scoreboard's, once
         self.method = ""
         self.path = ""
         self.query = ""
@@ -92,25 +93,30 @@ class RequestTracker:
     def request_started(self, method: str, path: str, query: str = "", protocol: str = "") -> None:
         self.method, self.path, self.query, self.protocol = method, path, query, protocol
         self.started = now = time.monotonic()
-        self.started_at = time.time()
-        self.worker.metrics.request_started(self.thread, now, self.queued)
-        self.worker.scoreboard.request_started(self.worker.slot, self.thread, method, path, self.client)
+        worker = self.worker
+        if worker.log.access_on:
+            self.started_at = time.time()
+        worker.metrics.request_started(self.thread, now, self.queued)
+        worker.scoreboard.request_started(worker.slot, self.thread, method, path, self.client_bytes, now)
 
     def request_finished(self, status: int, bytes_sent: int) -> None:
         if self.started is None:
             return
-        duration = time.monotonic() - self.started
+        now = time.monotonic()
+        duration = now - self.started
         self.started = None
         worker = self.worker
         worker.metrics.request_finished(self.thread, self.method, status, bytes_sent, duration)
         if worker.slow_request and duration > worker.slow_request:
             worker.log.warning(f"slow request: {self.method} {self.path} {status} took {duration:.3f}s "
-                               f"(worker {worker.slot} pid {os.getpid()}, queued {self.queued:.3f}s, "
+                               f"(worker {worker.slot} pid {worker.pid}, queued {self.queued:.3f}s, "
                                f"from {self.client})")
-        worker.after_request(self.thread)
-        self.worker.log.access(AccessRecord(
-            started=self.started_at, duration=duration, remote=self.client, method=self.method, path=self.path,
-            query=self.query, protocol=self.protocol, status=status, bytes=bytes_sent, pid=os.getpid()))
+        worker.after_request(self.thread, now)
+        if worker.log.access_on:
+            worker.log.access(AccessRecord(
+                started=self.started_at, duration=duration, remote=self.client, method=self.method,
+                path=self.path, query=self.query, protocol=self.protocol, status=status, bytes=bytes_sent,
+                pid=worker.pid))
 
     def should_close(self) -> bool:
         return self.worker.draining and not self.worker.handing_over
@@ -147,6 +153,7 @@ class Worker:
         self.sigmask = sigmask  # the mask to restore once our handlers are installed
         self.notify_fd = notify_fd  # the master's wake-up pipe: poke it when ready
         self.alive = True
+        self.pid = os.getpid()   # set again in the child (_run)
         # Set once new connections are no longer taken: every response from then on
         # says Connection: close (see _drain).
         self.draining = False
@@ -177,6 +184,7 @@ class Worker:
 
     def _exit(self, status: int) -> None:
         try:
+            self.log.flush_access()
             sys.stdout.flush()
             sys.stderr.flush()
         except Exception:
@@ -184,7 +192,8 @@ class Worker:
         os._exit(status)
 
     def _run(self) -> int:
-        self.scoreboard.set_pid(self.slot, os.getpid())
+        self.pid = os.getpid()
+        self.scoreboard.set_pid(self.slot, self.pid)
         self._init_signals()
         if self.app is None:
             from warp.runtime.server.app import prepare_path
@@ -325,16 +334,19 @@ class Worker:
                               on_retire=self._retiring, metrics=self.metrics,
                               on_turn=self._relief_turn)
         self.loop = loop
+        self.log.hold_access()
         while self.alive:
             self._beat()
             self._check_master()
             loop.run_once(1.0)
+            self.log.flush_access()
         self.draining = True
         self._drain(loop)
 
     def _relief_turn(self) -> None:
         """Between the turns the loop's watcher takes while a slow request runs on this
         (the main) thread: what _serve does between its own turns."""
+        self.log.flush_access()
         self._beat()
         self._check_master()
         if not self.alive:
@@ -385,6 +397,7 @@ class Worker:
                 listening = False
             self._beat()
             loop.run_once(0.05)
+            self.log.flush_access()
             if time.monotonic() >= idle_deadline:
                 loop.close_idle()
                 if not listening and not loop.conns:
@@ -398,9 +411,9 @@ class Worker:
 
     # --- after each request -------------------------------------------------------------
 
-    def after_request(self, thread: int) -> None:
+    def after_request(self, thread: int, now: Optional[float] = None) -> None:
         rss = current_rss() if self.config.max_memory else None
-        total = self.scoreboard.request_finished(self.slot, thread, rss)
+        total = self.scoreboard.request_finished(self.slot, thread, rss, now)
         if self.max_requests and total >= self.max_requests:
             self.log.info(f"worker {os.getpid()} served {total} requests (max-requests "
                           f"{self.max_requests}): recycling")
