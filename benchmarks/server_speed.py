@@ -104,10 +104,12 @@ def venv_with(name: str, package: str) -> Path:
     """A cached virtualenv holding `package`; returns its bin folder."""
     env = CACHE / f"venv-{name}"
     bin_dir = env / "bin"
-    if not (bin_dir / "python").exists():
+    done = env / ".installed"   # written last: a run stopped half-way starts over
+    if not done.exists():
         log(f"creating {env} with {package}")
-        subprocess.run([sys.executable, "-m", "venv", str(env)], check=True)
-        subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "-q", package], check=True)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(env)], check=True)
+        subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "-q", *package.split()], check=True)
+        done.write_text(package + "\n")
     return bin_dir
 
 
