@@ -54,6 +54,7 @@ import collections
 import errno
 import logging
 import os
+import select
 import selectors
 import socket
 import struct
@@ -101,6 +102,7 @@ INLINE_LIMIT = HANDOFF_AFTER
 WATCH = 0.005
 # The watcher sleeps (no wake-ups at all) once nothing ran inline for this long.
 WATCH_IDLE = 1.0
+ACCEPT_BATCH = 8
 _ACCEPT_RESOURCE_ERRORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 CAP_LOG_INTERVAL = 10.0
 
@@ -531,7 +533,12 @@ class ConnectionLoop:
         # ready connections go to them instead of being closed under their clients.
         self.hand_over = False
         self._first = False   # the request being dispatched goes ahead of the queue
-        self.cond = threading.Condition(threading.Lock())
+        # One lock, two conditions: `cond` for a request thread waiting on its
+        # connection (buffer space, body bytes), `work` for idle request threads
+        # waiting for a task; a connection closing must not wake every idle thread.
+        lock = threading.Lock()
+        self.cond = threading.Condition(lock)
+        self.work = threading.Condition(lock)
         self.events: collections.deque = collections.deque()
         self.tasks: collections.deque = collections.deque()
         self.nthreads = max(1, threads if threads is not None else getattr(config, "threads", 1))
@@ -653,6 +660,7 @@ class ConnectionLoop:
         with self.cond:
             self.draining = self.closed = True
             self.cond.notify_all()
+            self.work.notify_all()
         self._watch_wanted.set()
         try:
             self.selector.close()
@@ -804,7 +812,7 @@ class ConnectionLoop:
                 while not self.tasks or self.running[index] is not None:
                     if self.closed:
                         return
-                    cond.wait(1.0)
+                    self.work.wait(1.0)
                 task = self.tasks.popleft()
                 self.free -= 1
                 task.thread = index
@@ -839,7 +847,7 @@ class ConnectionLoop:
             if self.tasks or not self.free or self.relieving:
                 # Work queued meanwhile: keep the order, go through the threads.
                 self.tasks.append(task)
-                self.cond.notify_all()
+                self.work.notify_all()
                 return
             # A free slot; its thread waits while the slot is lent (see _thread_main).
             index = self.running.index(None)
@@ -911,7 +919,7 @@ class ConnectionLoop:
                 waiting = self._inline_ready.popleft()
                 if waiting.conn.state == APP and waiting.conn.task is waiting:
                     self.tasks.append(waiting)
-            self.cond.notify_all()
+            self.work.notify_all()
         log.debug("request %s %s still running after %gs on the I/O thread: the watcher "
                   "takes over the I/O", task.req.method, task.req.path, INLINE_LIMIT)
         self._publish_free()
@@ -1022,6 +1030,7 @@ class ConnectionLoop:
             try:
                 if on:
                     self.selector.register(listener, selectors.EVENT_READ, None)
+                    _exclusive(self.selector, listener)
                 else:
                     self.selector.unregister(listener)
             except (KeyError, ValueError, OSError):
@@ -1037,7 +1046,11 @@ class ConnectionLoop:
             self.accepting = True
             self.paused = True
             return
-        self._accept_one(listener)
+        # A few at a time: one wake-up serves a burst of new connections, and a worker
+        # busy in a batch leaves the rest of the backlog to its siblings.
+        for _ in range(ACCEPT_BATCH):
+            if not self._accept_one(listener) or len(self.conns) >= self.config.worker_connections:
+                return
 
     def _accept_one(self, listener) -> bool:
         try:
@@ -1289,9 +1302,9 @@ class ConnectionLoop:
             else:
                 self.tasks.append(task)
             if self.inline is None:
-                self.cond.notify()
+                self.work.notify()
             else:
-                self.cond.notify_all()   # one waiting thread may have its slot lent
+                self.work.notify_all()   # one waiting thread may have its slot lent
         self._publish_free()
         self._set_events(conn)
 
@@ -1802,6 +1815,24 @@ class ConnectionLoop:
             if conn.state == APP and conn.task is task:
                 self._fail(conn, _GatewayTimeout(f"request ran longer than {timeout:g}s"))
             self.retire("request timeout")
+
+
+def _exclusive(selector: selectors.BaseSelector, listener: socket.socket) -> None:
+    """Linux: wake only one of the workers waiting on a shared listening socket for a
+    new connection (EPOLLEXCLUSIVE), not every one of them to race for one accept."""
+    flag = getattr(select, "EPOLLEXCLUSIVE", 0)
+    epoll = getattr(selector, "_selector", None)
+    if not flag or not isinstance(epoll, select.epoll):
+        return
+    fd = listener.fileno()
+    try:
+        epoll.unregister(fd)
+    except OSError:
+        return
+    try:
+        epoll.register(fd, select.EPOLLIN | flag)
+    except OSError:   # a kernel without it: as before
+        epoll.register(fd, select.EPOLLIN)
 
 
 def _unsent(fd: int) -> int:
