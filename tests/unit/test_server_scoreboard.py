@@ -8,11 +8,17 @@ def test_writes_in_a_child_are_seen_by_the_parent():
     board.reset(1, generation=7, state=sb.BOOTING)
     pid = os.fork()
     if pid == 0:
-        board.set_pid(1, os.getpid())
-        board.set_state(1, sb.READY)
-        board.request_started(1, 1, "POST", "/upload/" + "x" * 500, "10.0.0.1")
-        os._exit(0)
-    os.waitpid(pid, 0)
+        # The child must never return into pytest, whatever happens.
+        status = 1
+        try:
+            board.set_pid(1, os.getpid())
+            board.set_state(1, sb.READY)
+            board.request_started(1, 1, "POST", "/upload/" + "x" * 500, b"10.0.0.1")
+            status = 0
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
     view = board.read(1)
     assert (view.pid, view.generation, view.state_name) == (pid, 7, "busy")
     request = view.oldest_request()
