@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import threading
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -42,6 +43,28 @@ def test_n_workers_serve_concurrently_and_log_access(app_dir):
                           what="3 access log lines")
         for pid in pids:
             assert f"pid={pid}" in access
+
+
+def test_a_quiet_server_spreads_kept_alive_connections_over_every_worker(app_dir):
+    # One connection at a time, each kept open (a proxy's connection pool fills like
+    # this): had one worker taken them all, a later burst on them would find a single
+    # worker serving while the others idle.
+    with Server(app_dir, "hello:application", "--workers", "4") as server:
+        server.wait_serving(workers=4)
+        held, by_worker = [], Counter()
+        try:
+            for _ in range(16):
+                conn = http.client.HTTPConnection(server.host, server.port, timeout=20)
+                held.append(conn)
+                conn.request("GET", "/")
+                resp = conn.getresponse()
+                assert resp.status == 200
+                by_worker[pid_of(resp.read().decode())] += 1
+        finally:
+            for conn in held:
+                conn.close()
+        assert set(by_worker) == server.worker_pids(), by_worker
+        assert min(by_worker.values()) >= 2, by_worker
 
 
 @pytest.mark.parametrize("keep_alive", [False, True], ids=["new-connections", "keep-alive"])

@@ -297,6 +297,9 @@ class EmptyInput(InputStream):
         pass
 
 
+EMPTY_INPUT = EmptyInput()   # stateless: one serves every request without a body
+
+
 # --- one connection ---------------------------------------------------------------------
 
 class Conn:
@@ -360,7 +363,7 @@ class Conn:
 
     def send(self, data: Any) -> None:
         loop = self.loop
-        with loop.cond:
+        with loop.lock:
             if self.aborted:
                 raise Aborted("connection closed by the server")
             self.head_sent = True
@@ -526,6 +529,7 @@ class ConnectionLoop:
         self.conns: dict = {}
         self.accepting = False
         self.paused = False
+        self.exclusive = False      # listeners registered with EPOLLEXCLUSIVE
         self.retiring = False
         self.draining = False
         self.closed = False
@@ -536,7 +540,9 @@ class ConnectionLoop:
         # One lock, two conditions: `cond` for a request thread waiting on its
         # connection (buffer space, body bytes), `work` for idle request threads
         # waiting for a task; a connection closing must not wake every idle thread.
-        lock = threading.Lock()
+        # The hot paths take `lock` itself: the same lock, without Condition's Python-level
+        # __enter__/__exit__ around it.
+        self.lock = lock = threading.Lock()
         self.cond = threading.Condition(lock)
         self.work = threading.Condition(lock)
         self.events: collections.deque = collections.deque()
@@ -563,12 +569,16 @@ class ConnectionLoop:
         self.spool_conn = cfg["response_spool"]
         self.spool_total = cfg["response_spool_total"]
         self.queue_timeout = cfg["queue_timeout"]
+        # Read on every request: plain attributes, not the config's lookup.
+        self.keepalive_timeout = config.keepalive_timeout
+        self.worker_connections = config.worker_connections
         for listener in self.listeners:
             listener.setblocking(False)
             _defer_accept(listener, config.header_timeout)
         self._listen(True)
         self._publish_free()
         self.inline: Optional[Task] = None      # the request running on the I/O thread
+        self._io_ident = threading.get_ident()
         self._inline_ready: collections.deque = collections.deque()
         self.relieving = False                  # the watcher does the I/O thread's work
         self.reliefs = 0
@@ -631,7 +641,7 @@ class ConnectionLoop:
         """Graceful stop: accept what is already queued on the listening sockets."""
         for listener in self.listeners:
             for _ in range(100000):
-                if len(self.conns) >= self.config.worker_connections:
+                if len(self.conns) >= self.worker_connections:
                     return
                 if not self._accept_one(listener):
                     break
@@ -843,20 +853,24 @@ class ConnectionLoop:
         conn = task.conn
         if conn.state != APP or conn.task is not task:
             return
-        with self.cond:
-            if self.tasks or not self.free or self.relieving:
+        with self.lock:
+            queue = bool(self.tasks or not self.free or self.relieving)
+            if queue:
                 # Work queued meanwhile: keep the order, go through the threads.
                 self.tasks.append(task)
                 self.work.notify_all()
-                return
-            # A free slot; its thread waits while the slot is lent (see _thread_main).
-            index = self.running.index(None)
-            self.running[index] = task
-            self.free -= 1
-            task.thread = index
-            task.started = time.monotonic()
-            task.ident = threading.get_ident()
-            self.inline = task
+            else:
+                # A free slot; its thread waits while the slot is lent (_thread_main).
+                index = self.running.index(None)
+                self.running[index] = task
+                self.free -= 1
+                task.thread = index
+                task.started = time.monotonic()
+                task.ident = self._io_ident
+                self.inline = task
+        if queue:
+            self._set_events(conn)
+            return
         if not self._watching:
             self._watching = True
             self._watch_wanted.set()
@@ -865,23 +879,29 @@ class ConnectionLoop:
         except BaseException:
             log.exception("internal error while serving a request")
             keep = False
-        with self.cond:
+        with self.lock:
             self.running[index] = None
             self.inline = None
             # Timed out and answered: as with a thread, its slot is not reused.
-            if not task.abandoned:
+            done = not task.abandoned
+            if done:
                 self.free += 1
                 conn.keep = keep
-                self.events.append(("done", conn))
-            if self.relieving:
+            relieved = self.relieving
+            if relieved:
                 # The watcher ends its turn (it may also finish this request, if it is
                 # stopping the worker), then the I/O work is this thread's again.
+                if done:
+                    self.events.append(("done", conn))
                 self._poke()
                 while self.relieving:
                     self.cond.wait(1.0)
         if self.reliefs:
             self._publish_free()
-        self._process_events()
+        if relieved:
+            self._process_events()
+        elif done:
+            self._app_done(conn)
 
     def _watch_main(self) -> None:
         """The watcher: relieve the I/O thread of its work while an inline request runs
@@ -915,11 +935,15 @@ class ConnectionLoop:
             self.reliefs += 1
             # Requests of this turn still waiting to run inline go to the threads (or,
             # through the usual hand-over, to a sibling) instead of waiting behind it.
+            moved = []
             while self._inline_ready:
                 waiting = self._inline_ready.popleft()
                 if waiting.conn.state == APP and waiting.conn.task is waiting:
                     self.tasks.append(waiting)
+                    moved.append(waiting.conn)
             self.work.notify_all()
+        for conn in moved:
+            self._set_events(conn)   # left untouched while they waited to run inline
         log.debug("request %s %s still running after %gs on the I/O thread: the watcher "
                   "takes over the I/O", task.req.method, task.req.path, INLINE_LIMIT)
         self._publish_free()
@@ -1030,7 +1054,7 @@ class ConnectionLoop:
             try:
                 if on:
                     self.selector.register(listener, selectors.EVENT_READ, None)
-                    _exclusive(self.selector, listener)
+                    self.exclusive = _exclusive(self.selector, listener)
                 else:
                     self.selector.unregister(listener)
             except (KeyError, ValueError, OSError):
@@ -1039,7 +1063,7 @@ class ConnectionLoop:
         self.paused = False
 
     def _accept(self, listener) -> None:
-        if len(self.conns) >= self.config.worker_connections and not self._shed():
+        if len(self.conns) >= self.worker_connections and not self._shed():
             # Every slot holds a connection with a request in the app: let siblings
             # take new connections until one closes here.
             self._listen(False)
@@ -1048,9 +1072,19 @@ class ConnectionLoop:
             return
         # A few at a time: one wake-up serves a burst of new connections, and a worker
         # busy in a batch leaves the rest of the backlog to its siblings.
+        accepted = False
         for _ in range(ACCEPT_BATCH):
-            if not self._accept_one(listener) or len(self.conns) >= self.config.worker_connections:
-                return
+            if not self._accept_one(listener):
+                break
+            accepted = True
+            if len(self.conns) >= self.worker_connections:
+                break
+        if accepted and self.exclusive:
+            # The kernel wakes the first idle worker in the listener's wait queue, so
+            # without this the same worker took every connection of a quiet server
+            # (and kept them, keep-alive): registering again puts this worker last,
+            # and new connections go round the idle workers in turn.
+            _exclusive(self.selector, listener)
 
     def _accept_one(self, listener) -> bool:
         try:
@@ -1100,7 +1134,7 @@ class ConnectionLoop:
             self.cap_logged = now
             log.warning("connection cap reached (%d per worker, --worker-connections): "
                         "closing idle and slowest connections first (%d so far)",
-                        self.config.worker_connections, self.shed)
+                        self.worker_connections, self.shed)
         if victim.state in (HEAD, BODY):
             self._reject(victim, _ServiceUnavailable("too many connections"), linger=False)
         else:
@@ -1255,7 +1289,7 @@ class ConnectionLoop:
         stream: Any = None
         length: Optional[int] = None
         if not req.has_body:
-            stream, length = EmptyInput(), None
+            stream, length = EMPTY_INPUT, None
             conn.buf = raw[conn.head_len:]
         else:
             stream = InputStream(self, conn)
@@ -1293,8 +1327,9 @@ class ConnectionLoop:
         conn.task = task
         if complete and not self.tasks and self.free and self.inline is None and not self.relieving:
             # Run on this thread once this turn's reading is done (see _run_inline).
+            # Its socket's events are left as they are until it is answered: a new
+            # connection answered and closed at once then never enters the selector.
             self._inline_ready.append(task)
-            self._set_events(conn)
             return
         with self.cond:
             if self._first:
@@ -1439,19 +1474,7 @@ class ConnectionLoop:
             if what == "write":
                 self._write(conn)
             elif what == "done":
-                if self.tasks and self.handoff is not None:
-                    # A thread is free and work is queued here: first one request a
-                    # sibling handed over, if any waits. Without this, handed-over
-                    # requests could wait as long as every worker had work queued.
-                    self._take_handoffs(first=True)
-                if conn.state != APP:
-                    continue  # already answered by the server (deadline) and closing
-                conn.task = None
-                conn.finishing = True
-                if not conn.out:
-                    self._complete(conn)
-                else:
-                    self._write(conn)
+                self._app_done(conn)
             elif what == "resume":
                 if conn.paused_input and conn.stream is not None and not conn.stream.full:
                     conn.paused_input = False
@@ -1463,6 +1486,22 @@ class ConnectionLoop:
                     self._close(conn)
                 else:
                     self._close_socket_only(conn)
+
+    def _app_done(self, conn: Conn) -> None:
+        """The app finished the connection's request (a thread or inline)."""
+        if self.tasks and self.handoff is not None:
+            # A thread is free and work is queued here: first one request a sibling
+            # handed over, if any waits. Without this, handed-over requests could wait
+            # as long as every worker had work queued.
+            self._take_handoffs(first=True)
+        if conn.state != APP:
+            return  # already answered by the server (deadline) and closing
+        conn.task = None
+        conn.finishing = True
+        if not conn.out:
+            self._complete(conn)
+        else:
+            self._write(conn)
 
     # ----------------------------------------------------------------- writing
 
@@ -1576,9 +1615,9 @@ class ConnectionLoop:
             self._close(conn)
             return
         if (not conn.keep or conn.eof or not body_done or self.retiring
-                or not self.config.keepalive_timeout or self.draining):
+                or not self.keepalive_timeout or self.draining):
             if ((self.retiring or self.hand_over) and conn.keep and not conn.eof and body_done
-                    and self.config.keepalive_timeout):
+                    and self.keepalive_timeout):
                 conn.t_first = time.monotonic()
                 conn.state = IDLE
                 if self._give_away(conn, conn.buf):
@@ -1712,7 +1751,7 @@ class ConnectionLoop:
         self._resume_accepting()
 
     def _resume_accepting(self) -> None:
-        if self.paused and len(self.conns) < self.config.worker_connections:
+        if self.paused and len(self.conns) < self.worker_connections:
             self._listen(True)
 
     # ----------------------------------------------------------------- deadlines
@@ -1817,22 +1856,26 @@ class ConnectionLoop:
             self.retire("request timeout")
 
 
-def _exclusive(selector: selectors.BaseSelector, listener: socket.socket) -> None:
+def _exclusive(selector: selectors.BaseSelector, listener: socket.socket) -> bool:
     """Linux: wake only one of the workers waiting on a shared listening socket for a
-    new connection (EPOLLEXCLUSIVE), not every one of them to race for one accept."""
+    new connection (EPOLLEXCLUSIVE), not every one of them to race for one accept.
+    The (re-)registration puts this worker at the back of the socket's wait queue.
+    False where that is not available (the listener stays registered as it was)."""
     flag = getattr(select, "EPOLLEXCLUSIVE", 0)
     epoll = getattr(selector, "_selector", None)
     if not flag or not isinstance(epoll, select.epoll):
-        return
+        return False
     fd = listener.fileno()
     try:
         epoll.unregister(fd)
     except OSError:
-        return
+        return False
     try:
         epoll.register(fd, select.EPOLLIN | flag)
     except OSError:   # a kernel without it: as before
         epoll.register(fd, select.EPOLLIN)
+        return False
+    return True
 
 
 def _unsent(fd: int) -> int:

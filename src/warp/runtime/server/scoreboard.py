@@ -31,8 +31,6 @@ _HEADER = struct.Struct("=QiIB3xddQQQ")
 _ENTRY = struct.Struct("=B7xd16s240s48s")
 # Offsets in the header of the fields the per-request writes change.
 _SEQ = struct.Struct("=Q")
-_DOUBLE = struct.Struct("=d")
-_BEAT_AT = struct.calcsize("=QiIB3xd")
 _REQUESTS_AT = struct.calcsize("=QiIB3xdd")
 _RSS_AT = _REQUESTS_AT + 8
 
@@ -144,7 +142,9 @@ class Scoreboard:
         self._write(index, update)
 
     # The two writes every request makes touch only the fields they change (no read
-    # and rewrite of the whole header): they are on the server's hot path.
+    # and rewrite of the whole header): they are on the server's hot path. They leave
+    # the heartbeat alone: the worker beats at least every BEAT_INTERVAL between its
+    # loop turns, and the master reads the heartbeat only of a worker with no request.
 
     def request_started(self, index: int, thread: int, method: str, path: str, client: bytes,
                         now: Optional[float] = None) -> None:
@@ -159,14 +159,10 @@ class Scoreboard:
             _SEQ.pack_into(mem, off, seq)
             _ENTRY.pack_into(mem, off + _HEADER.size + thread * _ENTRY.size, 1, now,
                              method.encode("latin-1", "replace"), path.encode("utf-8", "replace"), client)
-            _DOUBLE.pack_into(mem, off + _BEAT_AT, now)
             _SEQ.pack_into(mem, off, seq + 1)
 
-    def request_finished(self, index: int, thread: int, rss: Optional[int] = None,
-                         now: Optional[float] = None) -> int:
+    def request_finished(self, index: int, thread: int, rss: Optional[int] = None) -> int:
         """Mark the thread idle, count the request; returns the worker's new total."""
-        if now is None:
-            now = time.monotonic()
         off = self._offset(index)
         mem = self._mem
         with self._lock:
@@ -174,7 +170,6 @@ class Scoreboard:
             _SEQ.pack_into(mem, off, seq)
             total = _SEQ.unpack_from(mem, off + _REQUESTS_AT)[0] + 1
             _SEQ.pack_into(mem, off + _REQUESTS_AT, total)
-            _DOUBLE.pack_into(mem, off + _BEAT_AT, now)
             if rss is not None:
                 _SEQ.pack_into(mem, off + _RSS_AT, rss)
             mem[off + _HEADER.size + thread * _ENTRY.size] = 0

@@ -111,7 +111,7 @@ class RequestTracker:
             worker.log.warning(f"slow request: {self.method} {self.path} {status} took {duration:.3f}s "
                                f"(worker {worker.slot} pid {worker.pid}, queued {self.queued:.3f}s, "
                                f"from {self.client})")
-        worker.after_request(self.thread, now)
+        worker.after_request(self.thread)
         if worker.log.access_on:
             worker.log.access(AccessRecord(
                 started=self.started_at, duration=duration, remote=self.client, method=self.method,
@@ -149,6 +149,7 @@ class Worker:
         # Counts into this worker's slot of the shared metrics table (metrics.py).
         self.metrics = recorder(metrics, slot)
         self.slow_request = getattr(config, "slow_request", 0) or 0
+        self.max_memory = config.max_memory
         self.master_pid = master_pid
         self.sigmask = sigmask  # the mask to restore once our handlers are installed
         self.notify_fd = notify_fd  # the master's wake-up pipe: poke it when ready
@@ -411,9 +412,9 @@ class Worker:
 
     # --- after each request -------------------------------------------------------------
 
-    def after_request(self, thread: int, now: Optional[float] = None) -> None:
-        rss = current_rss() if self.config.max_memory else None
-        total = self.scoreboard.request_finished(self.slot, thread, rss, now)
+    def after_request(self, thread: int) -> None:
+        rss = current_rss() if self.max_memory else None
+        total = self.scoreboard.request_finished(self.slot, thread, rss)
         if self.max_requests and total >= self.max_requests:
             self.log.info(f"worker {os.getpid()} served {total} requests (max-requests "
                           f"{self.max_requests}): recycling")

@@ -44,6 +44,11 @@ _BAD_HEADER_VALUE = re.compile(r"[\r\n\x00]")
 # Framing headers are the server's business (PEP 3333 forbids hop-by-hop headers from
 # the app); an app's own Transfer-Encoding or Keep-Alive is dropped, never forwarded.
 _DROPPED_RESPONSE_HEADERS = frozenset({"transfer-encoding", "keep-alive"})
+# Response header pairs already checked: most responses repeat the same few
+# (Content-Type, Cache-Control...).  Bounded: an app varying its values (ETags, cookies)
+# only stops adding to it.
+_VALID_HEADERS: set = set()
+_VALID_HEADERS_MAX = 1024
 
 
 class FileWrapper:
@@ -322,14 +327,19 @@ class Response:
             raise AppError(f"invalid status {status!r}")
         if type(headers) is not list:
             raise AppError("response headers must be a list")
+        valid = _VALID_HEADERS
         for item in headers:
             if type(item) is not tuple or len(item) != 2:
                 raise AppError(f"invalid response header {item!r}")
             name, value = item
             if type(name) is not str or type(value) is not str:
                 raise AppError(f"response header {name!r} must be a pair of str")
+            if item in valid:
+                continue
             if not _HEADER_NAME.fullmatch(name) or _BAD_HEADER_VALUE.search(value):
                 raise AppError(f"invalid response header {name!r}")
+            if len(valid) < _VALID_HEADERS_MAX:
+                valid.add(item)
         self.status = status
         self.code = int(status[:3])
         self.headers = headers
