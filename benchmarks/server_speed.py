@@ -4,6 +4,7 @@
     python benchmarks/server_speed.py [--duration 3] [--rounds 3] [--no-growth]
     python benchmarks/server_speed.py --metrics-cost [--duration 5] [--rounds 5]
     python benchmarks/server_speed.py --warp-only [--duration 5] [--rounds 2]
+    python benchmarks/server_speed.py --at COMMIT [COMMIT ...] [--duration 3] [--rounds 3]
 
 Creates cached virtualenvs under benchmarks/.cache/ (git-ignored), one per peer, each with
 Flask: granian, pyuwsgi (the version warp pins for `server: uwsgi`) and gunicorn.  Starts,
@@ -28,6 +29,10 @@ With ``--metrics-cost`` it measures only warp, twice in the same run: two server
 recording its metrics as always, one started with recording turned off (the recorder
 replaced by the no-op one, which nothing but this script does), keep-alive rounds
 interleaved, and prints what the metrics path costs in keep-alive throughput.
+
+With ``--at`` it measures only warp, as it was at each of the commits given, side by side
+in one run (each commit's src/ exported with git archive): the four throughput figures
+per commit, so that each change's gain is measured against its parent in the same run.
 
 Prints markdown tables.  Needs `wrk` on PATH.  Loopback only, bounded in time.
 """
@@ -528,10 +533,10 @@ def upload(port: int, path: Path, count: int) -> float:
         return size * count / 2**20 / (time.monotonic() - started)
 
 
-def growth(args, work: Path, env: dict) -> list:
+def growth(args, work: Path, python: str, env: dict) -> list:
     """warp alone: throughput and worker RSS as open connections, response and body sizes grow."""
     port = free_port()
-    server = Server("warp-growth", [sys.executable, "-m", "warp.runtime.server", "bench_app:app", "--workers", "2",
+    server = Server("warp-growth", [python, "-m", "warp.runtime.server", "bench_app:app", "--workers", "2",
                                     "--bind", f"127.0.0.1:{port}", "--access-log", "off",
                                     "--worker-connections", "12000", "--keepalive-timeout", "600"],
                     work, env, port)
@@ -579,6 +584,80 @@ def growth(args, work: Path, env: dict) -> list:
     return rows
 
 
+# The four throughput cases: (name, path, Connection: close?).
+CASES = [("hello keep-alive", "/", False), ("hello close", "/", True),
+         ("flask keep-alive", "/json", False), ("flask close", "/json", True)]
+
+
+def interleaved(servers: list, cases: list, args, results: dict, skip=lambda server, path: False) -> None:
+    """Every case against every server, round after round; the servers' order rotates
+    each round so that none always runs first (or right after a close run)."""
+    for rnd in range(args.rounds):
+        order = servers[rnd % len(servers):] + servers[:rnd % len(servers)]
+        for case, path, close in cases:
+            for server in order:
+                if skip(server, path):
+                    continue
+                if close:
+                    settle_time_wait(limit=20000, max_wait=3)
+                log(f"round {rnd + 1}: {server.name}, {case}")
+                results[server.name][case].append(wrk(server.port, args.duration, close=close, path=path))
+
+
+def at_revisions(args) -> int:
+    """warp as it was at each of several commits, side by side in one run: what each
+    change bought.  Each commit's src/ is exported (git archive) into a scratch folder."""
+    warp_python = str(venv_with("warp", "flask") / "python")
+    work = Path(tempfile.mkdtemp(prefix="warp-bench-"))
+    (work / "bench_app.py").write_text(BENCH_APP)
+    env = dict(os.environ)
+    env.pop("WEB_CONCURRENCY", None)
+    servers, subjects = [], {}
+    for rev in args.at:
+        try:
+            sha = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", f"{rev}^{{commit}}"],
+                                 capture_output=True, text=True, check=True).stdout.strip()
+        except subprocess.CalledProcessError:
+            print(f"server_speed: --at {rev}: no such commit in {REPO}; give a commit, tag or branch", file=sys.stderr)
+            return 2
+        subjects[sha] = subprocess.run(["git", "-C", str(REPO), "log", "-1", "--format=%s", sha],
+                                       capture_output=True, text=True, check=True).stdout.strip()
+        tree = work / f"tree-{sha}"
+        tree.mkdir()
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", sha, "src"], capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+        port = free_port()
+        servers.append(Server(sha, [warp_python, "-m", "warp.runtime.server", "bench_app:app", "--workers", "2",
+                                    "--bind", f"127.0.0.1:{port}", "--access-log", "off"],
+                              work, dict(env, PYTHONPATH=str(tree / "src")), port))
+    results: dict = {s.name: {c[0]: [] for c in CASES} for s in servers}
+    load_before = os.getloadavg()
+    try:
+        for server in servers:
+            server.start()
+        for server in servers:
+            wrk(server.port, 1)
+            wrk(server.port, 1, path="/json")
+        interleaved(servers, CASES, args, results)
+    finally:
+        for server in servers:
+            server.stop()
+    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs ({platform_line()}); warp at {len(servers)} "
+          f"commits, access log off, 2 workers, wrk -t2 -c50 -d{args.duration:g}s, {args.rounds} rounds "
+          f"interleaved, medians; load average (1 min) {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after")
+    print()
+    print("| commit | hello keep-alive req/s | hello close req/s | Flask keep-alive req/s | Flask close req/s "
+          "| p99 ms hello keep-alive | errors |")
+    print("|---|---|---|---|---|---|---|")
+    for server in servers:
+        runs = results[server.name]
+        cells = [f"{median_of(runs[case], 'rps'):,.0f}" for case, _path, _close in CASES]
+        errors = sum(r["errors"] + r["non2xx"] for case_runs in runs.values() for r in case_runs)
+        print(f"| {server.name} {subjects[server.name][:70]} | " + " | ".join(cells)
+              + f" | {median_of(runs['hello keep-alive'], 'p99_ms'):.2f} | {errors} |")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=3, help="seconds per wrk run (default 3)")
@@ -591,7 +670,11 @@ def main(argv=None) -> int:
     parser.add_argument("--warp-only", action="store_true",
                         help="measure warp alone (before/after a change of its own); no peers, no table of ratios")
     parser.add_argument("--idle", type=int, default=200, help="--warp-only: idle keep-alive connections (default 200)")
+    parser.add_argument("--at", nargs="+", metavar="COMMIT",
+                        help="only warp, as it was at each of these commits, side by side (what each change bought)")
     args = parser.parse_args(argv)
+    if args.at:
+        return at_revisions(args)
     if args.metrics_cost:
         return metrics_cost(args)
     if args.warp_only:
@@ -604,6 +687,9 @@ def main(argv=None) -> int:
     # after the pin so that a new pin gets a fresh virtualenv.
     uwsgi_pin = UWSGI_REQUIREMENTS[0]
     uwsgi_bin = venv_with(uwsgi_pin.replace("==", "-"), f"{uwsgi_pin} flask")
+    # warp is standard library only: its virtualenv holds just the app's Flask, and the
+    # server comes from this checkout's src/.
+    warp_python = str(venv_with("warp", "flask") / "python")
     work = Path(tempfile.mkdtemp(prefix="warp-bench-"))
     (work / "bench_app.py").write_text(BENCH_APP)
     (work / "data").mkdir()
@@ -619,7 +705,7 @@ def main(argv=None) -> int:
 
     def warp(name: str, *extra: str) -> Server:
         port = free_port()
-        return Server(name, [sys.executable, "-m", "warp.runtime.server", "bench_app:app", "--workers", "2",
+        return Server(name, [warp_python, "-m", "warp.runtime.server", "bench_app:app", "--workers", "2",
                              "--bind", f"127.0.0.1:{port}", *extra], work, warp_env, port)
 
     def granian(name: str, *extra: str) -> Server:
@@ -649,8 +735,7 @@ def main(argv=None) -> int:
     ceiling = servers[-1]
     versions = {"granian": package_version(granian_bin, "granian"), "gunicorn": package_version(gunicorn_bin, "gunicorn"),
                 "uWSGI": package_version(uwsgi_bin, "pyuwsgi"), "flask": package_version(granian_bin, "flask")}
-    cases = [("hello keep-alive", "/", False), ("hello close", "/", True),
-             ("flask keep-alive", "/json", False), ("flask close", "/json", True)]
+    cases = CASES
     results: dict = {s.name: {c[0]: [] for c in cases} for s in servers}
     fair: dict = {}
     try:
@@ -660,16 +745,7 @@ def main(argv=None) -> int:
             wrk(server.port, 1)
             if server is not ceiling:
                 wrk(server.port, 1, path="/json")
-        for rnd in range(args.rounds):
-            order = servers[rnd % len(servers):] + servers[:rnd % len(servers)]
-            for case, path, close in cases:
-                for server in order:
-                    if server is ceiling and path != "/":
-                        continue
-                    if close:
-                        settle_time_wait(limit=20000, max_wait=3)
-                    log(f"round {rnd + 1}: {server.name}, {case}")
-                    results[server.name][case].append(wrk(server.port, args.duration, close=close, path=path))
+        interleaved(servers, CASES, args, results, skip=lambda server, path: server is ceiling and path != "/")
         for server in servers:
             log(f"fairness: {server.name}")
             fair[server.name] = fairness(server.port, args.fair_clients, args.duration)
@@ -677,7 +753,7 @@ def main(argv=None) -> int:
     finally:
         for server in servers:
             server.stop()
-    grow = [] if args.no_growth else growth(args, work, warp_env)
+    grow = [] if args.no_growth else growth(args, work, warp_python, warp_env)
     load_after = os.getloadavg()
 
     med = lambda name, case, key="rps": median_of(results[name][case], key)  # noqa: E731
