@@ -7,6 +7,8 @@ Routes: /            "hello v<VERSION> pid <pid>"
         /exit        the worker process dies on the spot (os._exit)
         /wedge       a background thread holds the GIL for minutes: the worker is
                      idle but wedged (its accept loop cannot run)
+        /hog         holds the GIL from its first moment until the worker is killed
+                     (the request itself runs a regex that backtracks for ever)
         /orphan      leaves a grandchild process that outlives its parent (it gets
                      reparented to PID 1, which must reap it)
 """
@@ -41,6 +43,8 @@ def application(environ, start_response):
         # Catastrophic backtracking runs inside the regex engine without releasing
         # the GIL; start it a moment later so this response still goes out.
         threading.Timer(0.3, lambda: re.match(r"(a+)+$", "a" * 64 + "b")).start()
+    elif path == "/hog":
+        re.match(r"(a+)+$", "a" * 64 + "b")
     elif path == "/orphan":
         child = os.fork()
         if child == 0:

@@ -128,6 +128,27 @@ def test_tracker_hears_about_each_request(echo_server):
     assert echo_server.tracker.finished[before][0] == 200
 
 
+def test_a_quick_request_runs_unseen_and_a_slow_one_is_shown_while_it_runs():
+    # The event loop runs a complete request on its I/O thread and leaves it out of the
+    # scoreboard and busy metrics (deferred); the watcher shows it once it runs long.
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/slow":
+            time.sleep(0.5)
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    with SERVERS["loop"](app) as server:
+        for path in (b"/quick", b"/slow"):
+            assert request(server.port, b"GET %s HTTP/1.1\r\nHost: h\r\n\r\n" % path).status == 200
+        deadline = time.monotonic() + 5
+        while len(server.tracker.finished) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server.tracker.started == [("GET", "/quick"), ("GET", "/slow")]
+        assert server.tracker.deferred == [True, True]
+        assert ("GET", "/slow") in server.tracker.shown
+        assert [status for status, _ in server.tracker.finished] == [200, 200]
+
+
 # --- the request corpus, replayed over real sockets -------------------------------------
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"

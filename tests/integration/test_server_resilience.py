@@ -4,6 +4,7 @@ fallback, the master's death, and running as PID 1."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
 import signal
@@ -69,6 +70,21 @@ def test_wedged_idle_worker_is_detected_by_its_heartbeat(app_dir):
         assert server.get("/wedge")[0] == 200
         wait_for(lambda: f"worker {victim} killed by SIGABRT" in server.log(), timeout=30, what="kill")
         assert "while idle (wedged)" in server.log()
+        wait_for(lambda: server.worker_pids() and victim not in server.worker_pids(), what="replacement")
+        assert server.get("/")[0] == 200
+
+
+def test_a_request_holding_the_gil_from_its_start_is_killed_at_the_timeout_backstop(app_dir):
+    # Run on the worker's I/O thread and never shown (its watcher cannot run): the
+    # master still knows the worker is in a request since when, not wedged while idle.
+    with Server(app_dir, "hello:application", "--workers", "1", "--timeout", "1",
+                "--heartbeat-timeout", "60") as server:
+        server.wait_serving(workers=1)
+        victim = server.worker_pids().pop()
+        with pytest.raises((OSError, http.client.HTTPException)):
+            server.get("/hog", timeout=30)
+        wait_for(lambda: f"worker {victim} killed by SIGABRT" in server.log(), timeout=30, what="kill")
+        assert "timeout: a request on its I/O thread running" in server.log()
         wait_for(lambda: server.worker_pids() and victim not in server.worker_pids(), what="replacement")
         assert server.get("/")[0] == 200
 

@@ -17,10 +17,22 @@ class RecordingTracker:
     def __init__(self) -> None:
         self.started: list = []
         self.finished: list = []
+        self.shown: list = []       # (method, path) of each request made visible
+        self.deferred: list = []    # per request started: whether showing it was left to show()
         self.closing = False
+        self._current = None        # the request started and not yet shown
 
-    def request_started(self, method, path, query="", protocol=""):
+    def request_started(self, method, path, query="", protocol="", deferred=False):
         self.started.append((method, path))
+        self.deferred.append(deferred)
+        self._current = (method, path)
+        if not deferred:
+            self.show()
+
+    def show(self):
+        if self._current is not None:
+            self.shown.append(self._current)
+            self._current = None
 
     def request_finished(self, status, bytes_sent):
         self.finished.append((status, bytes_sent))

@@ -33,6 +33,23 @@ def test_a_recorded_request_is_read_back_summed_over_blocks():
     assert table.read(0) == [0] * mx.WIDTH  # other slots untouched
 
 
+def test_a_request_never_shown_busy_records_what_a_shown_one_does():
+    # request_done is the one-write form of started+finished for quick requests: every
+    # figure read back (counts, bytes, both histograms, busy time) must be the same.
+    shown, quick = mx.MetricsTable(1, 1), mx.MetricsTable(1, 1)
+    for started, method, status, nbytes, duration, queued in (
+            (5.0, "GET", 200, 12, 0.0004, 0.0), (6.0, "POST", 404, 30, 0.2, 0.003),
+            (7.0, "BREW", 500, 0, 1.5, 0.25)):
+        rec = mx.Recorder(shown, 0)
+        rec.request_started(0, started, queued)
+        rec.request_finished(0, method, status, nbytes, duration)
+        mx.Recorder(quick, 0).request_done(0, method, status, nbytes, duration, queued)
+    # Every field but the seqlock's counter (one write instead of two).
+    figures = lambda table: table.read(0, now_us=99_000_000)[mx.SEQ + 1:]  # noqa: E731
+    assert mx.SEQ == 0 and figures(quick) == figures(shown)
+    assert mx.requests_of(quick.read(0)) == 3
+
+
 def test_a_request_in_progress_counts_busy_time_up_to_now():
     table = mx.MetricsTable(1, 1)
     rec = mx.Recorder(table, 0)

@@ -24,8 +24,10 @@ def test_writes_in_a_child_are_seen_by_the_parent():
     request = view.oldest_request()
     assert request.method == "POST" and request.client == "10.0.0.1"
     assert request.path.startswith("/upload/xxx") and len(request.path) == 240
-    assert board.request_finished(1, 1) == 1
-    assert board.read(1).state_name == "idle"
+    board.request_finished(1, 1, 1)
+    assert board.read(1).state_name == "idle" and board.read(1).requests == 1
+    board.beat(1, requests=5)
+    assert board.read(1).requests == 5
     assert board.read(0).state_name == "free"
 
 
@@ -42,3 +44,25 @@ def test_a_worker_killed_mid_write_does_not_wedge_the_slot():
     assert struct.unpack_from("=Q", board._mem, 0)[0] % 2 == 0
     board.set_state(0, sb.READY)
     assert board.read(0).state == sb.READY
+
+
+def test_a_request_run_unshown_is_seen_as_in_flight_by_the_parent_until_it_ends():
+    board = sb.Scoreboard(2, 1)
+    board.reset(1, generation=1, state=sb.READY)
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            board.inline_started(1, 1234.5)
+            status = 0
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    view = board.read(1)
+    assert view.inline_since == 1234.5 and view.busy == [] and view.state_name == "idle"
+    board.inline_finished(1)
+    assert board.read(1).inline_since == 0.0
+    board.inline_started(1, 99.0)
+    board.reset(1)   # a reaped worker's mark does not outlive it
+    assert board.read(1).inline_since == 0.0 and board.read(0).inline_since == 0.0

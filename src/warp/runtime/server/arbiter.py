@@ -409,7 +409,7 @@ class Arbiter:
                 continue
             view = self.scoreboard.read(record.slot)
             self.requests_at_reap += view.requests
-            record.in_request = view.pid == record.pid and bool(view.busy)
+            record.in_request = view.pid == record.pid and bool(view.busy or view.inline_since)
             record.exit_cause = self.aggregator.worker_gone(record.slot)
             self.metrics.reset(record.slot)
             self.scoreboard.reset(record.slot)
@@ -545,6 +545,13 @@ class Arbiter:
                 if cfg.timeout and running > cfg.timeout + TIMEOUT_BACKSTOP:
                     self._abort(record, f"timeout: {oldest.method} {oldest.path} from {oldest.client} "
                                 f"running {running:.1f}s > {cfg.timeout:g}s")
+            elif view.inline_since:
+                # A request on the I/O thread that its watcher could not show (it shows
+                # one after 10 ms): the GIL held since. Same backstop, fewer details.
+                running = now - view.inline_since
+                if cfg.timeout and running > cfg.timeout + TIMEOUT_BACKSTOP:
+                    self._abort(record, f"timeout: a request on its I/O thread running {running:.1f}s "
+                                f"> {cfg.timeout:g}s")
             elif cfg.heartbeat_timeout and now - view.heartbeat > cfg.heartbeat_timeout:
                 self._abort(record, f"no heartbeat for {now - view.heartbeat:.0f}s while idle (wedged)")
 

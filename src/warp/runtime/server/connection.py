@@ -38,7 +38,10 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 class Tracker(Protocol):
     """Who is told about each request: the worker's scoreboard, or nobody."""
 
-    def request_started(self, method: str, path: str, query: str = "", protocol: str = "") -> None: ...
+    def request_started(self, method: str, path: str, query: str = "", protocol: str = "",
+                        deferred: bool = False) -> None: ...
+
+    def show(self) -> None: ...
 
     def request_finished(self, status: int, bytes_sent: int) -> None: ...
 
@@ -48,7 +51,11 @@ class Tracker(Protocol):
 class NullTracker:
     """A tracker that records nothing (tests, simple embedding)."""
 
-    def request_started(self, method: str, path: str, query: str = "", protocol: str = "") -> None:
+    def request_started(self, method: str, path: str, query: str = "", protocol: str = "",
+                        deferred: bool = False) -> None:
+        pass
+
+    def show(self) -> None:
         pass
 
     def request_finished(self, status: int, bytes_sent: int) -> None:

@@ -410,7 +410,7 @@ class Conn:
 
 class Task:
     __slots__ = ("conn", "req", "stream", "length", "arrival", "raw", "started", "thread",
-                 "abandoned", "ident", "ready")
+                 "abandoned", "ident", "ready", "inline", "outcome")
 
     def __init__(self, conn: Conn, req: Any, stream: Any, length: Optional[int], arrival: float,
                  raw: Optional[bytes]) -> None:
@@ -425,6 +425,10 @@ class Task:
         self.abandoned = False
         self.ident = 0
         self.ready = arrival    # when the app could have been called (queue time from here)
+        self.inline = False     # run on the I/O thread (_run_inline)
+        # An inline request's (status, bytes sent), told to its tracker once the I/O
+        # thread has taken it back from the watcher (see _run_inline).
+        self.outcome: Optional[tuple] = None
 
 
 # --- handing ready connections to a sibling worker -----------------------------------------
@@ -867,6 +871,7 @@ class ConnectionLoop:
                 task.thread = index
                 task.started = time.monotonic()
                 task.ident = self._io_ident
+                task.inline = True
                 self.inline = task
         if queue:
             self._set_events(conn)
@@ -896,6 +901,11 @@ class ConnectionLoop:
                 self._poke()
                 while self.relieving:
                     self.cond.wait(1.0)
+        if task.outcome is not None:
+            # Only now: the watcher shows an inline request that runs long (_relieve),
+            # and checks under the lock that it is still running (self.inline).
+            conn.tracker.request_finished(*task.outcome)
+            task.outcome = None
         if self.reliefs:
             self._publish_free()
         if relieved:
@@ -933,6 +943,9 @@ class ConnectionLoop:
                 return
             self.relieving = True
             self.reliefs += 1
+            # Long enough to be seen: busy in warp status and the metrics, under the
+            # master's request timeout.
+            task.conn.tracker.show()
             # Requests of this turn still waiting to run inline go to the threads (or,
             # through the usual hand-over, to a sibling) instead of waiting behind it.
             moved = []
@@ -978,7 +991,7 @@ class ConnectionLoop:
             tracker.request_finished(503, sent)
             return False
         service = self.service
-        tracker.request_started(req.method, req.path, req.query, req.version)
+        tracker.request_started(req.method, req.path, req.query, req.version, deferred=task.inline)
         status, sent, keep_alive = 500, 0, False
         try:
             static = service.static
@@ -1028,7 +1041,11 @@ class ConnectionLoop:
             status, sent, keep_alive = response.code, response.bytes_sent, response.keep_alive
             return keep_alive
         finally:
-            if not task.abandoned:
+            if task.abandoned:
+                pass
+            elif task.inline:
+                task.outcome = (status, sent)
+            else:
                 tracker.request_finished(status, sent)
 
     def _queued_for(self, task: Task) -> float:

@@ -149,6 +149,24 @@ class Recorder:
         cells[b + DUR_SUM] += d
         cells[b] += 1
 
+    def request_done(self, thread: int, method: str, status: int, nbytes: int, duration: float,
+                     queued: float) -> None:
+        """request_started and request_finished in one write, for a request that was never
+        shown busy (a quick one run on the I/O thread): half the hot-path cost."""
+        cells, b = self.cells, self.threads[thread]
+        d = int(duration * 1e6)
+        queued_us = int(queued * 1e6) if queued > 0 else 0
+        code = status // 100 - 1
+        cells[b] += 1
+        cells[b + QUE + bisect_left(BOUNDS_US, queued_us)] += 1
+        cells[b + QUEUE_SUM] += queued_us
+        cells[b + BUSY_US] += d
+        cells[b + REQ + _METHOD_INDEX.get(method, 7) * 5 + (code if 0 <= code < 5 else 4)] += 1
+        cells[b + BYTES] += nbytes
+        cells[b + DUR + bisect_left(BOUNDS_US, d)] += 1
+        cells[b + DUR_SUM] += d
+        cells[b] += 1
+
     def queue_timeout(self, thread: int) -> None:
         self.cells[self.threads[thread] + TMO + 4] += 1
 
@@ -182,6 +200,10 @@ class NullRecorder:
         pass
 
     def request_finished(self, thread: int, method: str, status: int, nbytes: int, duration: float) -> None:
+        pass
+
+    def request_done(self, thread: int, method: str, status: int, nbytes: int, duration: float,
+                     queued: float) -> None:
         pass
 
     def queue_timeout(self, thread: int) -> None:

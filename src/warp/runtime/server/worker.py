@@ -16,6 +16,7 @@ when a request runs past the timeout and the loop could not answer it itself.
 from __future__ import annotations
 
 import faulthandler
+import itertools
 import os
 import random
 import signal
@@ -68,7 +69,7 @@ class RequestTracker:
     requests towards max-requests and the memory ceiling."""
 
     __slots__ = ("worker", "thread", "client", "client_bytes", "method", "path", "query", "protocol",
-                 "started", "started_at", "queued")
+                 "started", "started_at", "queued", "shown", "deferred")
 
     def rejected(self, status: int, bytes_sent: int) -> None:
         """A request refused before the app saw it (400, 408, 413...): access log and counts."""
@@ -89,15 +90,36 @@ class RequestTracker:
         self.started: Optional[float] = None
         self.started_at = 0.0
         self.queued = 0.0  # seconds the request waited for a thread (set by the loop)
+        self.shown = False  # in the scoreboard and the busy metrics
+        self.deferred = False  # marked only as "in a request since" (Scoreboard.inline_started)
 
-    def request_started(self, method: str, path: str, query: str = "", protocol: str = "") -> None:
+    def request_started(self, method: str, path: str, query: str = "", protocol: str = "",
+                        deferred: bool = False) -> None:
+        """``deferred``: show the request only if the loop calls ``show`` (it does once
+        the request has run long): a quick request run on the I/O thread ends before
+        anyone could look, and writing it down twice cost a fifth of the throughput."""
         self.method, self.path, self.query, self.protocol = method, path, query, protocol
-        self.started = now = time.monotonic()
-        worker = self.worker
-        if worker.log.access_on:
+        self.started = time.monotonic()
+        if self.worker.log.access_on:
             self.started_at = time.time()
-        worker.metrics.request_started(self.thread, now, self.queued)
-        worker.scoreboard.request_started(worker.slot, self.thread, method, path, self.client_bytes, now)
+        self.shown = False
+        self.deferred = deferred
+        if deferred:
+            worker = self.worker
+            worker.scoreboard.inline_started(worker.slot, self.started)
+        else:
+            self.show()
+
+    def show(self) -> None:
+        """The request in flight becomes visible: busy in the scoreboard (warp status, the
+        master's request timeout) and in the metrics, since it started."""
+        if self.started is None or self.shown:
+            return
+        self.shown = True
+        worker = self.worker
+        worker.metrics.request_started(self.thread, self.started, self.queued)
+        worker.scoreboard.request_started(worker.slot, self.thread, self.method, self.path, self.client_bytes,
+                                          self.started)
 
     def request_finished(self, status: int, bytes_sent: int) -> None:
         if self.started is None:
@@ -106,12 +128,17 @@ class RequestTracker:
         duration = now - self.started
         self.started = None
         worker = self.worker
-        worker.metrics.request_finished(self.thread, self.method, status, bytes_sent, duration)
+        if self.shown:
+            worker.metrics.request_finished(self.thread, self.method, status, bytes_sent, duration)
+        else:
+            worker.metrics.request_done(self.thread, self.method, status, bytes_sent, duration, self.queued)
         if worker.slow_request and duration > worker.slow_request:
             worker.log.warning(f"slow request: {self.method} {self.path} {status} took {duration:.3f}s "
                                f"(worker {worker.slot} pid {worker.pid}, queued {self.queued:.3f}s, "
                                f"from {self.client})")
-        worker.after_request(self.thread)
+        if self.deferred:
+            worker.scoreboard.inline_finished(worker.slot)
+        worker.after_request(self.thread, self.shown)
         if worker.log.access_on:
             worker.log.access(AccessRecord(
                 started=self.started_at, duration=duration, remote=self.client, method=self.method,
@@ -125,7 +152,9 @@ class RequestTracker:
         """The connection ended mid-request (client gone, protocol error after start)."""
         if self.started is not None:
             self.started = None
-            self.worker.after_request(self.thread)
+            if self.deferred:
+                self.worker.scoreboard.inline_finished(self.worker.slot)
+            self.worker.after_request(self.thread, self.shown)
 
 
 def _client_text(addr) -> str:
@@ -164,6 +193,8 @@ class Worker:
         self.loop: Any = None
         self.handing_over = False
         self._last_beat = 0.0
+        self._served = itertools.count(1)
+        self.served = 0       # requests finished so far (after_request)
         self._title = ""
         self._last_rss_at = 0.0
         self._stop_logged = False
@@ -185,6 +216,10 @@ class Worker:
 
     def _exit(self, status: int) -> None:
         try:
+            # The count of the requests since the last beat: the master adds it up
+            # when it reaps this worker.
+            if self.served:
+                self.scoreboard.beat(self.slot, requests=self.served)
             self.log.flush_access()
             sys.stdout.flush()
             sys.stderr.flush()
@@ -300,10 +335,10 @@ class Worker:
             self.metrics.census(*self.loop.census())
         if now - self._last_rss_at >= 1.0:
             self._last_rss_at = now
-            self.scoreboard.beat(self.slot, current_rss())
+            self.scoreboard.beat(self.slot, current_rss(), self.served)
             self._show_title(now)
         else:
-            self.scoreboard.beat(self.slot)
+            self.scoreboard.beat(self.slot, requests=self.served)
 
     def _show_title(self, now: float) -> None:
         """``ps`` shows what this worker is doing, refreshed once a second (never per
@@ -412,9 +447,17 @@ class Worker:
 
     # --- after each request -------------------------------------------------------------
 
-    def after_request(self, thread: int) -> None:
+    def after_request(self, thread: int, shown: bool) -> None:
+        """``shown``: the request is in the scoreboard, whose entry is now cleared;
+        otherwise the count reaches the scoreboard with the next beat."""
+        # next() on a count is atomic under the GIL: request threads and the I/O thread
+        # finish requests concurrently. `served` is what the beats write (the highest).
+        total = next(self._served)
+        if total > self.served:
+            self.served = total
         rss = current_rss() if self.max_memory else None
-        total = self.scoreboard.request_finished(self.slot, thread, rss)
+        if shown or rss is not None:
+            self.scoreboard.request_finished(self.slot, thread, self.served, rss)
         if self.max_requests and total >= self.max_requests:
             self.log.info(f"worker {os.getpid()} served {total} requests (max-requests "
                           f"{self.max_requests}): recycling")
