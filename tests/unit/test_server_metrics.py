@@ -34,8 +34,9 @@ def test_a_recorded_request_is_read_back_summed_over_blocks():
 
 
 def test_a_request_never_shown_busy_records_what_a_shown_one_does():
-    # request_done is the one-write form of started+finished for quick requests: every
-    # figure read back (counts, bytes, both histograms, busy time) must be the same.
+    # request_done counts a quick request run on the I/O thread, flushed into the table
+    # between loop turns: every figure read back (counts, bytes, both histograms, busy
+    # time) must be what started+finished would have written.
     shown, quick = mx.MetricsTable(1, 1), mx.MetricsTable(1, 1)
     for started, method, status, nbytes, duration, queued in (
             (5.0, "GET", 200, 12, 0.0004, 0.0), (6.0, "POST", 404, 30, 0.2, 0.003),
@@ -43,8 +44,16 @@ def test_a_request_never_shown_busy_records_what_a_shown_one_does():
         rec = mx.Recorder(shown, 0)
         rec.request_started(0, started, queued)
         rec.request_finished(0, method, status, nbytes, duration)
-        mx.Recorder(quick, 0).request_done(0, method, status, nbytes, duration, queued)
-    # Every field but the seqlock's counter (one write instead of two).
+    io = mx.Recorder(quick, 0)
+    for method, status, nbytes, duration, queued in (
+            ("GET", 200, 12, 0.0004, 0.0), ("POST", 404, 30, 0.2, 0.003)):
+        io.request_done(method, status, nbytes, duration, queued)
+    assert mx.requests_of(quick.read(0)) == 0     # counted, not yet in the table
+    io.flush()
+    io.request_done("BREW", 500, 0, 1.5, 0.25)
+    io.flush()
+    io.flush()                                    # nothing pending: nothing added twice
+    # Every field but the seqlock's counter.
     figures = lambda table: table.read(0, now_us=99_000_000)[mx.SEQ + 1:]  # noqa: E731
     assert mx.SEQ == 0 and figures(quick) == figures(shown)
     assert mx.requests_of(quick.read(0)) == 3

@@ -131,7 +131,7 @@ class RequestTracker:
         if self.shown:
             worker.metrics.request_finished(self.thread, self.method, status, bytes_sent, duration)
         else:
-            worker.metrics.request_done(self.thread, self.method, status, bytes_sent, duration, self.queued)
+            worker.metrics.request_done(self.method, status, bytes_sent, duration, self.queued)
         if worker.slow_request and duration > worker.slow_request:
             worker.log.warning(f"slow request: {self.method} {self.path} {status} took {duration:.3f}s "
                                f"(worker {worker.slot} pid {worker.pid}, queued {self.queued:.3f}s, "
@@ -214,13 +214,18 @@ class Worker:
         finally:
             self._exit(status)
 
+    def _flush(self) -> None:
+        """What the requests of the last loop turn left to write: access lines, counts."""
+        self.log.flush_access()
+        self.metrics.flush()
+
     def _exit(self, status: int) -> None:
         try:
             # The count of the requests since the last beat: the master adds it up
             # when it reaps this worker.
             if self.served:
                 self.scoreboard.beat(self.slot, requests=self.served)
-            self.log.flush_access()
+            self._flush()
             sys.stdout.flush()
             sys.stderr.flush()
         except Exception:
@@ -375,14 +380,14 @@ class Worker:
             self._beat()
             self._check_master()
             loop.run_once(1.0)
-            self.log.flush_access()
+            self._flush()
         self.draining = True
         self._drain(loop)
 
     def _relief_turn(self) -> None:
         """Between the turns the loop's watcher takes while a slow request runs on this
         (the main) thread: what _serve does between its own turns."""
-        self.log.flush_access()
+        self._flush()
         self._beat()
         self._check_master()
         if not self.alive:
@@ -433,7 +438,7 @@ class Worker:
                 listening = False
             self._beat()
             loop.run_once(0.05)
-            self.log.flush_access()
+            self._flush()
             if time.monotonic() >= idle_deadline:
                 loop.close_idle()
                 if not listening and not loop.conns:
