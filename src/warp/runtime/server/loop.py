@@ -410,7 +410,7 @@ class Conn:
 
 class Task:
     __slots__ = ("conn", "req", "stream", "length", "arrival", "raw", "started", "thread",
-                 "abandoned", "ident", "ready", "inline", "outcome")
+                 "abandoned", "ident", "ready", "inline", "finished")
 
     def __init__(self, conn: Conn, req: Any, stream: Any, length: Optional[int], arrival: float,
                  raw: Optional[bytes]) -> None:
@@ -426,9 +426,8 @@ class Task:
         self.ident = 0
         self.ready = arrival    # when the app could have been called (queue time from here)
         self.inline = False     # run on the I/O thread (_run_inline)
-        # An inline request's (status, bytes sent), told to its tracker once the I/O
-        # thread has taken it back from the watcher (see _run_inline).
-        self.outcome: Optional[tuple] = None
+        # The app returned (set under the lock): the watcher no longer shows it (_relieve).
+        self.finished = False
 
 
 # --- handing ready connections to a sibling worker -----------------------------------------
@@ -901,11 +900,6 @@ class ConnectionLoop:
                 self._poke()
                 while self.relieving:
                     self.cond.wait(1.0)
-        if task.outcome is not None:
-            # Only now: the watcher shows an inline request that runs long (_relieve),
-            # and checks under the lock that it is still running (self.inline).
-            conn.tracker.request_finished(*task.outcome)
-            task.outcome = None
         if self.reliefs:
             self._publish_free()
         if relieved:
@@ -939,12 +933,13 @@ class ConnectionLoop:
         """Do the I/O thread's work (on the watcher thread) until `task`, running inline
         on the I/O thread, returns."""
         with self.cond:
-            if self.inline is not task or self.closed:
+            if self.inline is not task or task.finished or self.closed:
                 return
             self.relieving = True
             self.reliefs += 1
             # Long enough to be seen: busy in warp status and the metrics, under the
-            # master's request timeout.
+            # master's request timeout. Under the lock: the request cannot finish
+            # (its tracker told) meanwhile, see _run.
             task.conn.tracker.show()
             # Requests of this turn still waiting to run inline go to the threads (or,
             # through the usual hand-over, to a sibling) instead of waiting behind it.
@@ -1041,11 +1036,13 @@ class ConnectionLoop:
             status, sent, keep_alive = response.code, response.bytes_sent, response.keep_alive
             return keep_alive
         finally:
-            if task.abandoned:
-                pass
-            elif task.inline:
-                task.outcome = (status, sent)
-            else:
+            if task.inline:
+                # From here the watcher no longer shows this request (_relieve): its
+                # tracker is told of the end once, shown or not, while its slot is
+                # still held (no other thread writes that slot's entry meanwhile).
+                with self.lock:
+                    task.finished = True
+            if not task.abandoned:
                 tracker.request_finished(status, sent)
 
     def _queued_for(self, task: Task) -> float:
